@@ -1,0 +1,1 @@
+"""rasa_sdk action server: thin actions, one module per feature."""

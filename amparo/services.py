@@ -1,0 +1,72 @@
+"""The service-type vocabulary (data in amparo/data/service_types.yml)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+import yaml
+
+from amparo.text import fold, words
+
+VOCABULARY = Path(__file__).with_name("data") / "service_types.yml"
+MAX_PLACE_CHARS = 80
+
+
+@dataclass(frozen=True)
+class ServiceType:
+    id: str
+    labels: dict[str, str]
+    synonyms: frozenset[str] = frozenset()
+
+    def label(self, language: str, fallback: str = "es") -> str:
+        return self.labels.get(language) or self.labels[fallback]
+
+
+@cache
+def service_types(path: Path = VOCABULARY) -> dict[str, ServiceType]:
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    return {
+        key: ServiceType(
+            key,
+            dict(entry["label"]),
+            frozenset(fold(s) for s in entry.get("synonyms", [])),
+        )
+        for key, entry in data.items()
+    }
+
+
+def canonical_service(value: object) -> ServiceType | None:
+    """The known service type in an extracted slot value, or None.
+
+    The NLU may return a list ("albergue y comida"), or a span it did not map to an id
+    ("busco medico"): then the longest synonym found in it as whole words decides.
+    """
+    candidates: Iterable[object] = value if isinstance(value, list) else [value]
+    known = service_types()
+    for candidate in candidates:
+        text = fold(str(candidate or ""))
+        if text.replace(" ", "_") in known:
+            return known[text.replace(" ", "_")]
+        padded = f" {' '.join(words(text))} "
+        found = [
+            (len(synonym), service)
+            for service in known.values()
+            for synonym in service.synonyms
+            if f" {synonym} " in padded
+        ]
+        if found:
+            return max(found, key=lambda pair: pair[0])[1]
+    return None
+
+
+def clean_place(value: object) -> str | None:
+    """A typed place, tidied for display, or None when nothing usable is left."""
+    candidates = value if isinstance(value, list) else [value]
+    for candidate in candidates:
+        text = " ".join(str(candidate or "").split()).strip(" .,;:!?¿¡")
+        if any(ch.isalnum() for ch in text):
+            return text[:MAX_PLACE_CHARS]
+    return None

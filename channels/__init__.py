@@ -1,0 +1,1 @@
+"""Input/output channels. All follow Rasa's InputChannel/OutputChannel contract."""

@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# Starts the action server and the Rasa server on localhost with the embedded defaults
+# (SQLite, no credentials), waits until both answer, and says where to chat.
+# Ctrl-C stops both. Called by `make run`, which has installed and trained first.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+BIN=${VENV:-.venv}/bin
+RASA_PORT=${RASA_PORT:-5005}
+ACTIONS_PORT=${ACTIONS_PORT:-5055}
+mkdir -p var
+
+pids=()
+stop() {
+  trap - INT TERM EXIT
+  if [ ${#pids[@]} -gt 0 ]; then
+    kill "${pids[@]}" 2>/dev/null
+    wait "${pids[@]}" 2>/dev/null
+  fi
+  echo "Stopped."
+}
+trap stop INT TERM EXIT
+
+started=$(date +%s.%N)
+SANIC_HOST=127.0.0.1 "$BIN/rasa" run actions --actions actions --port "$ACTIONS_PORT" \
+  >var/actions.log 2>&1 &
+pids+=($!)
+"$BIN/rasa" run --model models/amparo.tar.gz --interface 127.0.0.1 --port "$RASA_PORT" \
+  --credentials credentials.yml --endpoints endpoints.yml >var/rasa.log 2>&1 &
+pids+=($!)
+
+echo "Starting the bot (logs in var/rasa.log and var/actions.log)..."
+"$BIN/python" -m scripts.wait_ready "http://127.0.0.1:$RASA_PORT/" \
+  "http://127.0.0.1:$ACTIONS_PORT/health" --pids "${pids[@]}" || exit 1
+ready=$(awk -v a="$started" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }')
+
+cat <<MSG
+
+  Ready in ${ready} s.
+  Chat as a migrant would:  http://127.0.0.1:$RASA_PORT/webhooks/webchat/
+  REST channel (scripts):   POST http://127.0.0.1:$RASA_PORT/webhooks/rest/webhook
+                            {"sender": "any-id", "message": "hola"}
+  In the terminal:          make shell
+  Caseworker console:       not built yet; people who ask for a person are told so.
+
+  Ctrl-C stops everything.
+MSG
+# Stop everything as soon as either server dies, and say which.
+wait -n "${pids[@]}"
+echo "A server stopped unexpectedly; see var/rasa.log and var/actions.log." >&2
+exit 1

@@ -1,0 +1,232 @@
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+import yaml
+
+from amparo.language import PROFILES_DIR, LanguageGuess, LanguageIdentifier, decide
+
+FOREIGN = ["fr", "de", "it", "nl", "ru", "zh", "ar", "ja", "ko", "hi", "tr", "pl", "uk"]
+
+
+@pytest.fixture(scope="module")
+def identifier() -> LanguageIdentifier:
+    return LanguageIdentifier(["es", "en", "pt"], FOREIGN)
+
+
+def best(identifier: LanguageIdentifier, text: str) -> str:
+    return decide(
+        replace(identifier.guess(text), explicit=None), current=None, default="es"
+    )
+
+
+@pytest.mark.parametrize(
+    ("text", "language"),
+    [
+        ("hola", "es"),
+        ("ayudenme porfa", "es"),
+        ("donde ai comida", "es"),
+        ("necesito ayuda pls", "es"),
+        ("graciass", "es"),
+        ("oi", "pt"),
+        ("tá bom", "pt"),
+        ("obg", "pt"),
+        ("vc pode me ajudar", "pt"),
+        ("tem medico perto", "pt"),
+        ("help", "en"),
+        ("pls help", "en"),
+        ("where shelter", "en"),
+        ("heeelp", "en"),
+        ("need a lawyer", "en"),
+    ],
+)
+def test_short_messages_as_people_type_them(identifier, text, language):
+    assert best(identifier, text) == language
+
+
+@pytest.mark.parametrize(
+    ("text", "language"),
+    [
+        ("english please", "en"),
+        ("en español por favor", "es"),
+        ("em português", "pt"),
+        ("fala portugues?", "pt"),
+        ("prefiero espanol", "es"),
+        ("hablas ingles?", "en"),
+        ("puedes hablarme en ingles por favor", "en"),
+    ],
+)
+def test_explicit_requests_name_the_language(identifier, text, language):
+    assert identifier.guess(text).explicit == language
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "no hablo ingles",
+        "i dont speak spanish",
+        "nao falo espanhol",
+        "hola",
+        "mi hijo habla ingles y espanol",  # two languages named: not a request
+        "my cousin told me you could help with asylum papers in english",  # too long
+    ],
+)
+def test_mentions_that_are_not_requests(identifier, text):
+    assert identifier.guess(text).explicit is None
+
+
+def test_guess_is_deterministic(identifier):
+    first = identifier.guess("ayuda")
+    assert all(identifier.guess("ayuda") == first for _ in range(20))
+
+
+@pytest.mark.parametrize("text", ["ok", "no", "socorro", "ok ok", "no 😢", "k"])
+def test_words_shared_by_our_languages_give_no_evidence(identifier, text):
+    assert identifier.guess(text).word_count == 0
+
+
+def test_no_words_gives_no_evidence(identifier):
+    guess = identifier.guess("😀😀")
+    assert guess.word_count == 0
+    assert len(set(guess.scores.values())) == 1
+
+
+@pytest.mark.parametrize(
+    ("text", "foreign"),
+    [
+        ("bonjour je cherche un abri pour ce soir", "fr"),
+        ("ich brauche hilfe bitte", "de"),
+    ],
+)
+def test_languages_we_do_not_answer_in_are_recognised(identifier, text, foreign):
+    assert identifier.guess(text).foreign == foreign
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "necesito un albergue para hoy",
+        "where can i sleep tonight",
+        "preciso de abrigo hoje",
+        "no",
+        "ok gracias",
+    ],
+)
+def test_our_languages_are_not_called_foreign(identifier, text):
+    assert identifier.guess(text).foreign is None
+
+
+@pytest.mark.parametrize(
+    ("metadata", "hint"),
+    [
+        ({"language_code": "pt-BR"}, "pt"),
+        ({"language_code": "en"}, "en"),
+        ({"language_code": "fr"}, None),
+        ({"calling_code": "+55"}, "pt"),
+        ({"calling_code": "57"}, "es"),
+        ({"calling_code": "1868"}, "en"),
+        ({"calling_code": "1809"}, "es"),
+        ({"calling_code": "1"}, None),  # USA/Canada: many write Spanish
+        ({}, None),
+        (None, None),
+    ],
+)
+def test_channel_hints(identifier, metadata, hint):
+    assert identifier.hint(metadata) == hint
+
+
+def guess_for(scores, **kwargs) -> LanguageGuess:
+    return LanguageGuess(scores=scores, word_count=1, **kwargs)
+
+
+AMBIGUOUS = {"es": 0.45, "pt": 0.45, "en": 0.10}
+LEANS_PT = {"es": 0.30, "pt": 0.62, "en": 0.08}
+CLEAR_EN = {"es": 0.001, "pt": 0.001, "en": 0.998}
+
+
+def test_current_language_is_kept_on_ambiguous_words():
+    assert decide(guess_for(AMBIGUOUS), current="es", default="es") == "es"
+    assert decide(guess_for(AMBIGUOUS), current="pt", default="es") == "pt"
+    assert decide(guess_for(LEANS_PT), current="es", default="es") == "es"
+
+
+def test_clear_evidence_switches():
+    assert decide(guess_for(CLEAR_EN), current="es", default="es") == "en"
+
+
+def test_first_message_uses_the_best_guess_then_the_hint():
+    assert decide(guess_for(LEANS_PT), current=None, default="es") == "pt"
+    tie = {"es": 0.5, "pt": 0.5, "en": 0.0}
+    assert decide(guess_for(tie, hint="pt"), current=None, default="es") == "pt"
+    assert decide(guess_for(tie, hint="es"), current=None, default="en") == "es"
+
+
+def test_hint_never_beats_the_conversation():
+    assert decide(guess_for(AMBIGUOUS, hint="en"), current="pt", default="es") == "pt"
+
+
+def test_nothing_to_go_on_keeps_current_or_falls_back():
+    empty = LanguageGuess({"es": 1 / 3, "en": 1 / 3, "pt": 1 / 3}, word_count=0)
+    assert decide(empty, current="en", default="es") == "en"
+    assert decide(empty, current=None, default="es") == "es"
+    assert decide(replace(empty, hint="pt"), current=None, default="es") == "pt"
+    assert decide(None, current=None, default="es") == "es"
+
+
+def test_explicit_request_wins_and_lock_holds_until_asked_again():
+    assert (
+        decide(guess_for(CLEAR_EN, explicit="pt"), current="es", default="es") == "pt"
+    )
+    assert decide(guess_for(CLEAR_EN), current="pt", default="es", locked=True) == "pt"
+    assert (
+        decide(
+            guess_for(CLEAR_EN, explicit="es"), current="pt", default="es", locked=True
+        )
+        == "es"
+    )
+
+
+def test_foreign_message_does_not_move_the_language():
+    foreign = guess_for(CLEAR_EN, foreign="de")
+    assert decide(foreign, current="pt", default="es") == "pt"
+    assert decide(foreign, current=None, default="es") == "es"
+
+
+def test_guess_round_trips_through_parse_data():
+    guess = LanguageGuess(
+        {"es": 0.7, "pt": 0.3}, explicit="pt", foreign=None, word_count=2, hint="pt"
+    )
+    assert LanguageGuess.from_dict(guess.as_dict()) == guess
+
+
+def test_markers_of_two_languages_never_overlap_nor_include_neutral_words():
+    profiles = {
+        code: {
+            str(m)
+            for m in yaml.safe_load((PROFILES_DIR / f"{code}.yml").read_text())[
+                "markers"
+            ]
+        }
+        for code in ("es", "en", "pt")
+    }
+    neutral = set(yaml.safe_load((PROFILES_DIR / "neutral.yml").read_text())["words"])
+    for code, markers in profiles.items():
+        assert not markers & neutral, (code, markers & neutral)
+    codes = sorted(profiles)
+    for i, a in enumerate(codes):
+        for b in codes[i + 1 :]:
+            assert not profiles[a] & profiles[b], (a, b, profiles[a] & profiles[b])
+
+
+def test_a_language_without_a_profile_is_a_clear_error(tmp_path: Path):
+    (tmp_path / "es.yml").write_text((PROFILES_DIR / "es.yml").read_text())
+    with pytest.raises(ValueError, match="no language profile for 'fr'"):
+        LanguageIdentifier(["es", "fr"], profiles_dir=tmp_path)
+
+
+def test_an_unquoted_yaml_boolean_in_a_profile_is_a_clear_error(tmp_path: Path):
+    (tmp_path / "es.yml").write_text(
+        "code: es\nnames: [espanol]\nmarkers: [hola, no]\n"
+    )
+    with pytest.raises(ValueError, match="quote it"):
+        LanguageIdentifier(["es"], profiles_dir=tmp_path)

@@ -1,0 +1,108 @@
+from pathlib import Path
+
+import pytest
+from rasa.shared.core.domain import Domain
+from rasa.shared.core.events import ActionExecuted, SlotSet, UserUttered
+from rasa.shared.core.trackers import DialogueStateTracker
+
+from amparo.language import LanguageGuess
+from bot.components.language import LANGUAGE_GUESS
+from bot.policies.language import answered_languages, language_events
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def domain() -> Domain:
+    return Domain.load(ROOT / "bot" / "domain")
+
+
+def uttered(
+    scores=None, *, intent="greet", entities=(), explicit=None, words=1, hint=None
+):
+    parse = {"intent": {"name": intent, "confidence": 1.0}, "entities": list(entities)}
+    if scores is not None:
+        guess = LanguageGuess(scores, explicit=explicit, word_count=words, hint=hint)
+        parse[LANGUAGE_GUESS] = guess.as_dict()
+    return UserUttered("text", parse["intent"], parse["entities"], parse)
+
+
+def tracker(domain, *events) -> DialogueStateTracker:
+    return DialogueStateTracker.from_events(
+        "someone", [ActionExecuted("action_listen"), *events], domain.slots
+    )
+
+
+PT = {"es": 0.1, "en": 0.05, "pt": 0.85}
+EN = {"es": 0.01, "en": 0.98, "pt": 0.01}
+TIE = {"es": 0.45, "en": 0.1, "pt": 0.45}
+
+
+def test_languages_come_from_the_domain_replies(domain):
+    assert answered_languages(domain) == {"es", "en", "pt"}
+
+
+def test_first_message_sets_the_language(domain):
+    events = language_events(tracker(domain, uttered(PT)), domain, default="es")
+    assert events == [SlotSet("language", "pt")]
+
+
+def test_ambiguous_message_keeps_the_language(domain):
+    t = tracker(domain, SlotSet("language", "pt"), uttered(TIE))
+    assert language_events(t, domain, default="es") == []
+
+
+def test_clear_switch(domain):
+    t = tracker(domain, SlotSet("language", "pt"), uttered(EN))
+    assert language_events(t, domain, default="es") == [SlotSet("language", "en")]
+
+
+def test_applying_the_events_twice_changes_nothing(domain):
+    t = tracker(domain, SlotSet("language", "pt"), uttered(EN))
+    t.update_with_events(language_events(t, domain, default="es"), domain)
+    assert language_events(t, domain, default="es") == []
+
+
+def test_menu_choice_locks_the_language(domain):
+    choice = uttered(
+        None, intent="choose_language", entities=[{"entity": "language", "value": "en"}]
+    )
+    t = tracker(domain, SlotSet("language", "es"), choice)
+    assert language_events(t, domain, default="es") == [
+        SlotSet("language", "en"),
+        SlotSet("language_locked", True),
+    ]
+
+
+def test_locked_language_stays_until_asked_again(domain):
+    t = tracker(
+        domain, SlotSet("language", "en"), SlotSet("language_locked", True), uttered(PT)
+    )
+    assert language_events(t, domain, default="es") == []
+    t = tracker(
+        domain,
+        SlotSet("language", "en"),
+        SlotSet("language_locked", True),
+        uttered(EN, explicit="pt"),
+    )
+    assert language_events(t, domain, default="es") == [SlotSet("language", "pt")]
+
+
+def test_forged_language_is_ignored(domain):
+    forged = uttered(
+        None, intent="choose_language", entities=[{"entity": "language", "value": "xx"}]
+    )
+    t = tracker(domain, SlotSet("language", "es"), forged)
+    assert language_events(t, domain, default="es") == []
+    t = tracker(domain, forged)
+    assert language_events(t, domain, default="es") == [SlotSet("language", "es")]
+
+
+def test_a_payload_first_message_still_gets_a_language(domain):
+    t = tracker(domain, uttered(None, intent="find_service"))
+    assert language_events(t, domain, default="es") == [SlotSet("language", "es")]
+
+
+def test_hint_decides_an_ambiguous_first_message(domain):
+    t = tracker(domain, uttered({"es": 0.5, "en": 0.0, "pt": 0.5}, hint="pt"))
+    assert language_events(t, domain, default="es") == [SlotSet("language", "pt")]
