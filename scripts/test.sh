@@ -20,6 +20,8 @@ printf 'action_endpoint:\n  url: "http://127.0.0.1:%s/webhook"\n' "$port" >var/t
 "$BIN/python" -m scripts.wait_ready "http://127.0.0.1:$port/health" --pids $actions || exit 1
 
 status=0
+passed=0
+failed=0
 for lang in es en pt; do
   echo "== conversation tests: $lang"
   if "$BIN/rasa" test core --model "$MODEL" --stories "tests/conversations/$lang" \
@@ -27,10 +29,13 @@ for lang in es en pt; do
       --fail-on-prediction-errors >"results/rasa-test-$lang.log" 2>&1; then
     grep -hE "Finished collecting predictions|Correct:" "results/rasa-test-$lang.log" | tail -2
     echo "conversation tests $lang: passed"
+    passed=$((passed + 1))
   else
     status=1
+    failed=$((failed + 1))
     tail -40 "results/rasa-test-$lang.log"
     echo "conversation tests $lang: FAILED (results/rasa-test-$lang.log, results/$lang/)"
   fi
 done
+echo "conversations: $passed passed, $failed failed"
 exit $status

@@ -116,11 +116,22 @@ def test_emergency_numbers_come_first(chat):
 
 def test_danger_interrupts_a_search(chat):
     sender = new_sender()
-    chat.say(sender, "necesito ropa")
+    assert "ciudad" in chat.say(sender, "necesito ropa")[0].text
+    # Not taken as the place the form asked for: the danger reply comes first.
     reply = chat.say(sender, "ayuda me estan siguiendo")[0]
     assert reply.text.startswith("Si estás en peligro ahora")
-    # The search is over: a place now starts a new one instead of finishing the old.
-    assert "ayuda buscas" in chat.say(sender, "estoy en tapachula")[0].text
+    # Coming back to the search later, what was known is not asked again.
+    assert chat.say(sender, "estoy en tapachula")[0].text == (
+        "Entendido: buscas ropa, cobijas o kits de higiene cerca de tapachula."
+    )
+
+
+def test_danger_in_another_language_interrupts_a_search(chat):
+    sender = new_sender()
+    chat.say(sender, "necesito comida")
+    reply = chat.say(sender, "someone is following me")[0]
+    assert reply.language == "en"
+    assert reply.text.startswith("If you are in danger now")
 
 
 @pytest.mark.parametrize(
