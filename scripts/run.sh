@@ -11,14 +11,14 @@ mkdir -p var
 
 pids=()
 stop() {
-  trap - INT TERM EXIT
+  trap - INT TERM HUP EXIT
   if [ ${#pids[@]} -gt 0 ]; then
     kill "${pids[@]}" 2>/dev/null
     wait "${pids[@]}" 2>/dev/null
   fi
   echo "Stopped."
 }
-trap stop INT TERM EXIT
+trap stop INT TERM HUP EXIT
 
 started=$(date +%s.%N)
 SANIC_HOST=127.0.0.1 "$BIN/rasa" run actions --actions actions --port "$ACTIONS_PORT" \

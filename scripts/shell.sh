@@ -9,7 +9,7 @@ mkdir -p var
 SANIC_HOST=127.0.0.1 "$BIN/rasa" run actions --actions actions --port "$ACTIONS_PORT" \
   >var/shell-actions.log 2>&1 &
 actions=$!
-trap 'kill $actions 2>/dev/null; wait $actions 2>/dev/null' EXIT INT TERM
+trap 'kill $actions 2>/dev/null; wait $actions 2>/dev/null' EXIT INT TERM HUP
 sed "s#http://127.0.0.1:5055/webhook#http://127.0.0.1:$ACTIONS_PORT/webhook#" endpoints.yml \
   >var/shell-endpoints.yml
 "$BIN/python" -m scripts.wait_ready "http://127.0.0.1:$ACTIONS_PORT/health" --pids $actions || exit 1

@@ -230,3 +230,17 @@ def test_an_unquoted_yaml_boolean_in_a_profile_is_a_clear_error(tmp_path: Path):
     )
     with pytest.raises(ValueError, match="quote it"):
         LanguageIdentifier(["es"], profiles_dir=tmp_path)
+
+
+def test_no_marker_is_a_common_word_of_another_language(identifier):
+    """A marker must point to one language: "son" (Spanish "they are") cannot mark
+    English, nor "porque" Portuguese. Common = a frequency of 1e-5 or more there,
+    unless the word is five times more frequent in its own language."""
+    frequencies = identifier._frequencies
+    for code, profile in identifier.profiles.items():
+        own = frequencies[code]
+        for marker in profile.markers:
+            for other, table in frequencies.items():
+                theirs = table.get(marker, 0.0)
+                if other != code and theirs >= 1e-5:
+                    assert theirs <= own.get(marker, 0.0) / 5, (code, marker, other)
