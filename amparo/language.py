@@ -161,15 +161,27 @@ class LanguageIdentifier:
 
     @cached_property
     def _frequencies(self) -> dict[str, dict[str, float]]:
-        """Accent-free word -> frequency per language (empty: wordfreq lacks it)."""
+        """Accent-free word -> frequency per language (empty: wordfreq lacks it).
+
+        Built from wordfreq's frequency buckets (bucket i holds the words of frequency
+        10^(-i/100)); wordfreq memoises each full list (~1M words) for good, so its
+        caches are cleared once the ~100k words a language we keep are copied: 64 MB
+        instead of 150 MB in the server.
+        """
         tables = {}
+        available = wordfreq.available_languages()
         for code in self.languages:
             table: dict[str, float] = defaultdict(float)
-            if code in wordfreq.available_languages():
-                for word, freq in wordfreq.get_frequency_dict(code).items():
-                    if freq >= MIN_WORD_FREQUENCY:
-                        table[fold(word)] += freq
+            buckets = wordfreq.get_frequency_list(code) if code in available else []
+            for index, bucket in enumerate(buckets):
+                frequency = 10 ** (-index / 100)
+                if frequency < MIN_WORD_FREQUENCY:
+                    break
+                for word in bucket:
+                    table[fold(word)] += frequency
             tables[code] = dict(table)
+        wordfreq.get_frequency_list.cache_clear()
+        wordfreq.get_frequency_dict.cache_clear()
         return tables
 
     def warm_up(self) -> None:
