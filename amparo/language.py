@@ -53,8 +53,10 @@ MAX_REQUEST_WORDS = 8
 # A message must have this many words before it can be called another language.
 MIN_FOREIGN_WORDS = 3
 MIN_FOREIGN_CONFIDENCE = 0.6
-# ...and at most one word in this many may be one of our markers.
+# ...and at most one word in this many may be one of our markers, and fewer than half
+# of its words common words (this frequency or more) of one of our languages.
 MAX_FOREIGN_MARKER_SHARE = 3
+MIN_KNOWN_FREQUENCY = 1e-5
 
 
 @dataclass(frozen=True)
@@ -94,10 +96,6 @@ class LanguageGuess:
     # Words that carry evidence: neutral ones ("ok", "no") are not counted.
     word_count: int = 0
     hint: str | None = None
-
-    @property
-    def best(self) -> str:
-        return max(self.scores, key=self.scores.__getitem__)
 
     def as_dict(self) -> dict:
         return {
@@ -282,6 +280,12 @@ class LanguageIdentifier:
             return None
         if marker_hits * MAX_FOREIGN_MARKER_SHARE > len(tokens):
             return None
+        # "mi esposo me pega" reads as Italian to the wide model; every word of it is a
+        # common Spanish word. Such a message is ours, whatever the model says.
+        for table in self._frequencies.values():
+            known = sum(table.get(t, 0.0) >= MIN_KNOWN_FREQUENCY for t in tokens)
+            if known * 2 >= len(tokens):
+                return None
         top = self._wide_detector.compute_language_confidence_values(text)[0]
         code = top.language.iso_code_639_1.name.lower()
         if code not in self.profiles and top.value >= MIN_FOREIGN_CONFIDENCE:

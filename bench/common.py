@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import resource
-import statistics
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -12,10 +11,6 @@ def percentile(values: list[float], q: float) -> float:
         return float("nan")
     index = min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))
     return ordered[index]
-
-
-def median(values: list[float]) -> float:
-    return statistics.median(values) if values else float("nan")
 
 
 def peak_rss_mb() -> float:

@@ -1,6 +1,6 @@
 """Language identification on short chat messages: candidates side by side.
 
-    python -m bench.language            # both labelled sets in bench/data/
+    python -m bench.language            # the three labelled sets in bench/data/
 
 Prints accuracy per language and per length bucket, p50/p95 latency and memory for
 langdetect (seeded, restricted to es/en/pt), lingua (restricted), and the project's

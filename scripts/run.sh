@@ -8,6 +8,7 @@ BIN=${VENV:-.venv}/bin
 RASA_PORT=${RASA_PORT:-5005}
 ACTIONS_PORT=${ACTIONS_PORT:-5055}
 mkdir -p var
+. scripts/lib.sh
 
 pids=()
 stop() {
@@ -21,11 +22,11 @@ stop() {
 trap stop INT TERM HUP EXIT
 
 started=$(date +%s.%N)
-SANIC_HOST=127.0.0.1 "$BIN/rasa" run actions --actions actions --port "$ACTIONS_PORT" \
-  >var/actions.log 2>&1 &
-pids+=($!)
+start_actions "$ACTIONS_PORT" var/actions.log
+pids+=("$ACTIONS_PID")
+endpoints_for "$ACTIONS_PORT" var/run-endpoints.yml
 "$BIN/rasa" run --model models/amparo.tar.gz --interface 127.0.0.1 --port "$RASA_PORT" \
-  --credentials credentials.yml --endpoints endpoints.yml >var/rasa.log 2>&1 &
+  --credentials credentials.yml --endpoints var/run-endpoints.yml >var/rasa.log 2>&1 &
 pids+=($!)
 
 echo "Starting the bot (logs in var/rasa.log and var/actions.log)..."

@@ -5,26 +5,25 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 BIN=${VENV:-.venv}/bin
-MODEL=${MODEL:-models/amparo.tar.gz}
-export AMPARO_MODEL=$MODEL
+export AMPARO_MODEL=${AMPARO_MODEL:-models/amparo.tar.gz}
 mkdir -p var results
+. scripts/lib.sh
 
 "$BIN/python" -m pytest "$@" || exit 1
 
 port=$("$BIN/python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-SANIC_HOST=127.0.0.1 "$BIN/rasa" run actions --actions actions --port "$port" \
-  >var/test-actions.log 2>&1 &
-actions=$!
-trap 'kill $actions 2>/dev/null; wait $actions 2>/dev/null' EXIT
-printf 'action_endpoint:\n  url: "http://127.0.0.1:%s/webhook"\n' "$port" >var/test-endpoints.yml
-"$BIN/python" -m scripts.wait_ready "http://127.0.0.1:$port/health" --pids $actions || exit 1
+start_actions "$port" var/test-actions.log
+trap 'kill $ACTIONS_PID 2>/dev/null; wait $ACTIONS_PID 2>/dev/null' EXIT
+endpoints_for "$port" var/test-endpoints.yml
+"$BIN/python" -m scripts.wait_ready "http://127.0.0.1:$port/health" --pids "$ACTIONS_PID" \
+  || exit 1
 
 status=0
 passed=0
 failed=0
 for lang in es en pt; do
   echo "== conversation tests: $lang"
-  if "$BIN/rasa" test core --model "$MODEL" --stories "tests/conversations/$lang" \
+  if "$BIN/rasa" test core --model "$AMPARO_MODEL" --stories "tests/conversations/$lang" \
       --endpoints var/test-endpoints.yml --out "results/$lang" \
       --fail-on-prediction-errors >"results/rasa-test-$lang.log" 2>&1; then
     grep -hE "Finished collecting predictions|Correct:" "results/rasa-test-$lang.log" | tail -2

@@ -15,12 +15,16 @@ from rasa.shared.nlu.constants import (
 )
 from rasa.shared.nlu.training_data.message import Message
 
+from amparo.cues import has_danger_cue
 from amparo.text import has_words
 from bot.components import ConfiguredComponent
 from bot.components.language import LANGUAGE_GUESS, PAYLOAD_PREFIX
 
 UNREADABLE = "unreadable"
 UNSUPPORTED_LANGUAGE = "unsupported_language"
+# A message the model reads as danger keeps that reading, whatever its language looks
+# like; one with a danger cue gets it (amparo/data/danger_cues.yml).
+EMERGENCY = "emergency"
 
 
 @DefaultV1Recipe.register(
@@ -30,8 +34,8 @@ class InputGuard(ConfiguredComponent):
     """Runs last: a classifier always picks some intent, even for "😀😀" or German.
 
     Empty, emoji-only or punctuation-only messages become ``unreadable``; a message
-    that is confidently in a language we do not answer in becomes
-    ``unsupported_language``. Both get a short, kind reply instead of a guess.
+    with a danger cue becomes ``emergency`` whatever else it asks for; a message that
+    is confidently in a language we do not answer in becomes ``unsupported_language``.
     """
 
     @staticmethod
@@ -43,9 +47,14 @@ class InputGuard(ConfiguredComponent):
             text = message.get(TEXT) or ""
             if text.startswith(PAYLOAD_PREFIX):
                 continue
+            intent = (message.get(INTENT) or {}).get(INTENT_NAME_KEY)
             if not has_words(text):
                 _override_intent(message, UNREADABLE)
-            elif (message.get(LANGUAGE_GUESS) or {}).get("foreign"):
+            elif intent != EMERGENCY and has_danger_cue(text):
+                _override_intent(message, EMERGENCY)
+            elif intent != EMERGENCY and (message.get(LANGUAGE_GUESS) or {}).get(
+                "foreign"
+            ):
                 _override_intent(message, UNSUPPORTED_LANGUAGE)
         return messages
 

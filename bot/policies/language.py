@@ -75,7 +75,10 @@ def language_events(
     guess = LanguageGuess.from_dict(data) if data else None
     if guess is not None and guess.explicit not in supported:
         guess = replace(guess, explicit=None)
-    chosen = _chosen_language(message.parse_data)
+    # Typed text was checked for an explicit request, negations included ("no hablo
+    # ingles" is not one); the model's language entity only counts for menu payloads,
+    # which carry no evidence of their own.
+    chosen = _chosen_language(message.parse_data) if guess is None else None
     if chosen in supported:
         guess = replace(guess or LanguageGuess({chosen: 1.0}), explicit=chosen)
     current = tracker.get_slot(LANGUAGE_SLOT)
@@ -109,7 +112,7 @@ def answered_languages(domain: Domain) -> frozenset[str]:
 
 
 def _chosen_language(parse_data: dict[str, Any]) -> str | None:
-    """The language picked from the menu or named in a choose_language message."""
+    """The language picked from the menu (a choose_language payload)."""
     if (parse_data.get("intent") or {}).get("name") != CHOOSE_LANGUAGE_INTENT:
         return None
     for entity in parse_data.get("entities") or []:

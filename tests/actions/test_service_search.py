@@ -46,15 +46,6 @@ def test_known_service_and_place_are_kept():
     assert SlotSet("place", "Tapachula") in events
 
 
-def test_nothing_extracted_means_no_slot_events():
-    # Rasa's form rejects (and lets the danger and help rules answer) only when the
-    # validation sets no slot: "someone is following me" must never be swallowed.
-    events = run_form({"service_type": "food"}, "en", extracted={})
-    assert not [
-        e for e in events if e["event"] == "slot" and e["name"] != "requested_slot"
-    ]
-
-
 def test_unknown_service_is_cleared_so_the_form_asks_again():
     assert SlotSet("service_type", None) in run_form({"service_type": "bicicleta"})
 

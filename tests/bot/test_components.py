@@ -1,16 +1,22 @@
+from pathlib import Path
+
 import pytest
+import yaml
 from rasa.shared.nlu.constants import INTENT, INTENT_RANKING_KEY, TEXT
 from rasa.shared.nlu.training_data.message import Message
 
 from bot.components.guard import InputGuard
 from bot.components.language import LANGUAGE_GUESS, LanguageIdentification
 
+CONFIG = Path(__file__).resolve().parents[2] / "config.yml"
+
 
 @pytest.fixture(scope="module")
 def identification() -> LanguageIdentification:
-    return LanguageIdentification(
-        {"languages": ["es", "en", "pt"], "foreign": ["fr", "de"]}
-    )
+    """Configured exactly as in config.yml, foreign languages included."""
+    pipeline = yaml.safe_load(CONFIG.read_text())["pipeline"]
+    config = next(c for c in pipeline if c["name"].endswith("LanguageIdentification"))
+    return LanguageIdentification({k: v for k, v in config.items() if k != "name"})
 
 
 def classified(text: str, intent: str = "greet", metadata=None) -> Message:
@@ -63,3 +69,28 @@ def test_guard_leaves_button_payloads_alone(identification):
     message = classified("/request_human", "request_human")
     InputGuard({}).process(identification.process([message]))
     assert message.get(INTENT)["name"] == "request_human"
+
+
+@pytest.mark.parametrize(
+    "text", ["mi esposo me pega", "me estan siguiendo", "meu marido me bate"]
+)
+def test_our_languages_are_never_called_foreign(identification, text):
+    message = classified(text, "emergency")
+    InputGuard({}).process(identification.process([message]))
+    assert message.get(INTENT)["name"] == "emergency"
+    assert message.get(LANGUAGE_GUESS)["foreign"] is None
+
+
+def test_guard_never_overrides_a_danger_reading(identification):
+    message = classified("au secours aidez moi", "emergency")
+    InputGuard({}).process(identification.process([message]))
+    assert message.get(LANGUAGE_GUESS)["foreign"] == "fr"
+    assert message.get(INTENT)["name"] == "emergency"
+
+
+def test_a_danger_cue_wins_over_a_request(identification):
+    message = classified(
+        "ayuda me estan siguiendo y necesito un albergue", "find_service"
+    )
+    InputGuard({}).process(identification.process([message]))
+    assert message.get(INTENT)["name"] == "emergency"

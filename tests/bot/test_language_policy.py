@@ -106,3 +106,14 @@ def test_a_payload_first_message_still_gets_a_language(domain):
 def test_hint_decides_an_ambiguous_first_message(domain):
     t = tracker(domain, uttered({"es": 0.5, "en": 0.0, "pt": 0.5}, hint="pt"))
     assert language_events(t, domain, default="es") == [SlotSet("language", "pt")]
+
+
+def test_typed_language_names_count_only_through_the_explicit_check(domain):
+    # "no hablo ingles": the model may tag "ingles", but the identifier saw a negation.
+    typed = uttered(
+        {"es": 0.97, "en": 0.02, "pt": 0.01},
+        intent="choose_language",
+        entities=[{"entity": "language", "value": "en"}],
+    )
+    t = tracker(domain, SlotSet("language", "es"), typed)
+    assert language_events(t, domain, default="es") == []

@@ -111,7 +111,7 @@ def test_a_hint_never_overrides_what_the_person_writes(chat):
 def test_emergency_numbers_come_first(chat):
     reply = chat.say(new_sender(), "someone is following me help")[0]
     assert reply.language == "en"
-    assert reply.text.startswith("If you are in danger now, call the emergency number")
+    assert reply.text.startswith("If you are in danger now, call right away")
 
 
 def test_danger_interrupts_a_search(chat):
@@ -137,10 +137,10 @@ def test_danger_in_another_language_interrupts_a_search(chat):
 @pytest.mark.parametrize(
     ("text", "expected_start"),
     [
-        ("", "Solo puedo leer texto"),
-        ("😀😀🙏", "Solo puedo leer texto"),
-        ("x" * 10_000, "Solo puedo leer texto"),
-        ("?!?!...", "Solo puedo leer texto"),
+        ("", "No pude leer tu mensaje"),
+        ("😀😀🙏", "No pude leer tu mensaje"),
+        ("x" * 10_000, "No pude leer tu mensaje"),
+        ("?!?!...", "No pude leer tu mensaje"),
         (
             "ich brauche hilfe bitte",
             "Lo siento, solo hablo español, inglés y portugués",
@@ -179,3 +179,61 @@ def test_the_chat_page_is_served_locally(chat):
         html = page.read().decode()
     assert "<form" in html and "webhook" in html
     assert "http://" not in html and "https://" not in html  # nothing from outside
+
+
+@pytest.mark.parametrize(
+    ("search", "danger", "start"),
+    [
+        ("necesito comida", "me estan siguiendo en tapachula", "Si estás en peligro"),
+        ("i need food", "someone is following me in tapachula", "If you are in danger"),
+        ("preciso de comida", "tem alguem me seguindo em boa vista", "Se você está em"),
+        (
+            "necesito un albergue",
+            "ayuda me estan siguiendo y necesito un albergue",
+            "Si estás en peligro",
+        ),
+    ],
+)
+def test_danger_naming_a_place_or_service_is_not_taken_as_an_answer(
+    chat, search, danger, start
+):
+    sender = new_sender()
+    chat.say(sender, search)
+    assert chat.say(sender, danger)[0].text.startswith(start)
+
+
+DANGER_STARTS = (
+    "Si estás en peligro",
+    "If you are in danger",
+    "Se você está em perigo",
+)
+
+
+@pytest.mark.parametrize(
+    ("text", "line"),
+    [
+        ("ya no quiero vivir", "988"),
+        ("i want to die", "988"),
+        ("quero morrer", "188"),
+        ("mi esposo me pega", "Colombia 155"),
+        ("fui estuprada no caminho", "180"),
+    ],
+)
+def test_thoughts_of_suicide_and_violence_get_the_numbers_first(chat, text, line):
+    reply = chat.say(new_sender(), text)[0]
+    assert reply.text.startswith(DANGER_STARTS)
+    assert line in reply.text
+
+
+def test_saying_you_do_not_speak_a_language_does_not_switch_to_it(chat):
+    sender = new_sender()
+    chat.say(sender, "hola")
+    assert languages(chat.say(sender, "no hablo ingles")) == {"es"}
+    assert languages(chat.say(sender, "necesito comida porfa")) == {"es"}
+
+
+def test_a_new_request_is_not_taken_as_the_place(chat):
+    sender = new_sender()
+    chat.say(sender, "necesito comida")
+    reply = chat.say(sender, "mejor un albergue")[0]
+    assert "albergue cerca de" not in reply.text

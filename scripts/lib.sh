@@ -1,0 +1,13 @@
+# Sourced by run.sh, shell.sh and test.sh (which set BIN): the action server, started
+# one way everywhere, and Rasa pointed at it.
+
+# start_actions PORT LOGFILE: the action server on 127.0.0.1:PORT; sets ACTIONS_PID.
+start_actions() {
+  SANIC_HOST=127.0.0.1 "$BIN/rasa" run actions --actions actions --port "$1" >"$2" 2>&1 &
+  ACTIONS_PID=$!
+}
+
+# endpoints_for PORT FILE: endpoints.yml, with the action server at PORT.
+endpoints_for() {
+  sed "s#http://127.0.0.1:5055/webhook#http://127.0.0.1:$1/webhook#" endpoints.yml >"$2"
+}
