@@ -7,7 +7,7 @@ from pathlib import Path
 
 import yaml
 
-from amparo.text import words
+from amparo.text import has_phrase, word_line, words
 
 DANGER_CUES = Path(__file__).with_name("data") / "danger_cues.yml"
 
@@ -20,5 +20,5 @@ def _phrases(path: Path = DANGER_CUES) -> tuple[str, ...]:
 
 def has_danger_cue(text: str) -> bool:
     """True when the text contains a danger phrase of any language, as whole words."""
-    padded = f" {' '.join(words(text))} "
-    return any(f" {phrase} " in padded for phrase in _phrases())
+    line = word_line(text)
+    return any(has_phrase(line, phrase) for phrase in _phrases())

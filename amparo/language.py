@@ -29,7 +29,7 @@ import wordfreq
 import yaml
 from lingua import IsoCode639_1, LanguageDetectorBuilder
 
-from amparo.text import fold, words
+from amparo.text import fold, has_phrase, word_line, words
 
 PROFILES_DIR = Path(__file__).with_name("languages")
 # Words shared by our languages ("ok", "no", "socorro"): no evidence either way.
@@ -81,7 +81,9 @@ class LanguageProfile:
             code=code,
             names=frozenset(_folded_words(data, "names", path)),
             markers=frozenset(_folded_words(data, "markers", path)),
-            negations=tuple(_folded_words(data, "negations", path)),
+            negations=tuple(
+                " ".join(words(n)) for n in _folded_words(data, "negations", path)
+            ),
             calling_codes=frozenset(_folded_words(data, "calling_codes", path)),
         )
 
@@ -225,12 +227,12 @@ class LanguageIdentifier:
         tokens = words(text)
         if not tokens or len(tokens) > MAX_REQUEST_WORDS:
             return None
-        folded = " ".join(tokens)
         named = [c for c, p in self.profiles.items() if p.names.intersection(tokens)]
         if len(named) != 1:
             return None
+        line = word_line(text)
         for profile in self.profiles.values():
-            if any(_contains_phrase(folded, n) for n in profile.negations):
+            if any(has_phrase(line, n) for n in profile.negations):
                 return None
         return named[0]
 
@@ -349,7 +351,3 @@ def _softmax(log_odds: Mapping[str, float]) -> dict[str, float]:
     exp = {c: math.exp(v - top) for c, v in log_odds.items()}
     total = sum(exp.values())
     return {c: v / total for c, v in exp.items()}
-
-
-def _contains_phrase(folded_text: str, phrase: str) -> bool:
-    return f" {phrase} " in f" {folded_text} "

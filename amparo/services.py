@@ -9,7 +9,7 @@ from pathlib import Path
 
 import yaml
 
-from amparo.text import fold, words
+from amparo.text import fold, has_phrase, word_line, words
 
 VOCABULARY = Path(__file__).with_name("data") / "service_types.yml"
 MAX_PLACE_CHARS = 80
@@ -32,7 +32,7 @@ def service_types(path: Path = VOCABULARY) -> dict[str, ServiceType]:
         key: ServiceType(
             key,
             dict(entry["label"]),
-            frozenset(fold(s) for s in entry.get("synonyms", [])),
+            frozenset(" ".join(words(s)) for s in entry.get("synonyms", [])),
         )
         for key, entry in data.items()
     }
@@ -48,14 +48,15 @@ def canonical_service(value: object) -> ServiceType | None:
     known = service_types()
     for candidate in candidates:
         text = fold(str(candidate or ""))
-        if text.replace(" ", "_") in known:
-            return known[text.replace(" ", "_")]
-        padded = f" {' '.join(words(text))} "
+        key = text.replace(" ", "_")
+        if key in known:
+            return known[key]
+        line = word_line(text)
         found = [
             (len(synonym), service)
             for service in known.values()
             for synonym in service.synonyms
-            if f" {synonym} " in padded
+            if has_phrase(line, synonym)
         ]
         if found:
             return max(found, key=lambda pair: pair[0])[1]

@@ -39,3 +39,14 @@ def words(text: str) -> list[str]:
 def has_words(text: str) -> bool:
     """True when the text has at least one word: not only emoji, symbols or noise."""
     return any(len(w) <= MAX_WORD_CHARS for w in _WORD.findall(text or ""))
+
+
+def word_line(text: str) -> str:
+    """The folded words of ``text`` between spaces: a phrase made the same way occurs
+    in it as whole words exactly when ``f" {phrase} "`` is a substring."""
+    return f" {' '.join(words(text))} "
+
+
+def has_phrase(line: str, phrase: str) -> bool:
+    """Whether ``phrase`` (folded words joined by spaces) is in a :func:`word_line`."""
+    return f" {phrase} " in line
