@@ -7,7 +7,7 @@ from pathlib import Path
 
 import yaml
 
-from amparo.text import has_phrase, word_line, words
+from amparo.text import has_phrase, phrase, word_line
 
 DANGER_CUES = Path(__file__).with_name("data") / "danger_cues.yml"
 
@@ -15,7 +15,7 @@ DANGER_CUES = Path(__file__).with_name("data") / "danger_cues.yml"
 @cache
 def _phrases(path: Path = DANGER_CUES) -> tuple[str, ...]:
     data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    return tuple(" ".join(words(p)) for phrases in data.values() for p in phrases)
+    return tuple(phrase(p) for phrases in data.values() for p in phrases)
 
 
 def has_danger_cue(text: str) -> bool:

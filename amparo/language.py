@@ -29,7 +29,7 @@ import wordfreq
 import yaml
 from lingua import IsoCode639_1, LanguageDetectorBuilder
 
-from amparo.text import fold, has_phrase, word_line, words
+from amparo.text import fold, has_phrase, phrase, word_line, words
 
 PROFILES_DIR = Path(__file__).with_name("languages")
 # Words shared by our languages ("ok", "no", "socorro"): no evidence either way.
@@ -81,9 +81,7 @@ class LanguageProfile:
             code=code,
             names=frozenset(_folded_words(data, "names", path)),
             markers=frozenset(_folded_words(data, "markers", path)),
-            negations=tuple(
-                " ".join(words(n)) for n in _folded_words(data, "negations", path)
-            ),
+            negations=tuple(_folded_words(data, "negations", path)),
             calling_codes=frozenset(_folded_words(data, "calling_codes", path)),
         )
 
@@ -326,7 +324,7 @@ def decide(
 
 
 def _folded_words(data: Mapping, key: str, path: Path) -> list[str]:
-    """The entries of a word list, folded; unquoted YAML booleans are refused."""
+    """The entries of a word list as phrases; unquoted YAML booleans are refused."""
     entries = data.get(key) or []
     for entry in entries:
         if not isinstance(entry, str):
@@ -334,7 +332,7 @@ def _folded_words(data: Mapping, key: str, path: Path) -> list[str]:
                 f"{path}: '{key}' has {entry!r}; quote it (no, yes, on, off are "
                 "booleans in YAML, and numbers must be strings)"
             )
-    return [fold(entry) for entry in entries]
+    return [phrase(entry) for entry in entries]
 
 
 def _lingua(codes: Iterable[str], *, low_accuracy: bool = False):

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import yaml
 
-from amparo.text import fold, has_phrase, word_line, words
+from amparo.text import fold, has_phrase, phrase, word_line
 
 VOCABULARY = Path(__file__).with_name("data") / "service_types.yml"
 MAX_PLACE_CHARS = 80
@@ -32,7 +32,7 @@ def service_types(path: Path = VOCABULARY) -> dict[str, ServiceType]:
         key: ServiceType(
             key,
             dict(entry["label"]),
-            frozenset(" ".join(words(s)) for s in entry.get("synonyms", [])),
+            frozenset(phrase(s) for s in entry.get("synonyms", [])),
         )
         for key, entry in data.items()
     }

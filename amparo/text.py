@@ -41,12 +41,17 @@ def has_words(text: str) -> bool:
     return any(len(w) <= MAX_WORD_CHARS for w in _WORD.findall(text or ""))
 
 
+def phrase(text: str) -> str:
+    """The folded words of ``text`` joined by single spaces: how data phrases (cues,
+    synonyms, negations, markers) are stored, so they compare equal to typed text."""
+    return " ".join(words(text))
+
+
 def word_line(text: str) -> str:
-    """The folded words of ``text`` between spaces: a phrase made the same way occurs
-    in it as whole words exactly when ``f" {phrase} "`` is a substring."""
-    return f" {' '.join(words(text))} "
+    """:func:`phrase` of ``text`` between spaces, for whole-word :func:`has_phrase`."""
+    return f" {phrase(text)} "
 
 
-def has_phrase(line: str, phrase: str) -> bool:
-    """Whether ``phrase`` (folded words joined by spaces) is in a :func:`word_line`."""
-    return f" {phrase} " in line
+def has_phrase(line: str, stored: str) -> bool:
+    """Whether a stored :func:`phrase` occurs in a :func:`word_line` as whole words."""
+    return f" {stored} " in line
