@@ -18,13 +18,14 @@ export PYTHONWARNINGS := ignore::DeprecationWarning
 TRAIN_INPUTS := config.yml $(shell find bot data/nlu -type f -name '*.yml' 2>/dev/null)
 TRAIN_DATA   := data/nlu bot/rules bot/stories
 
-.PHONY: help run test train shell validate bench lint lock clean
+.PHONY: help run test train shell validate bench lint lock clean import-hxl
 
 help:
 	@echo "make run      install, train if needed, start the bot and the local chat"
 	@echo "make test     validate data, run pytest and the conversation tests"
 	@echo "make shell    talk to the bot in the terminal (rasa shell)"
 	@echo "make bench    benchmarks (tables for the README)"
+	@echo "make import-hxl CSV=file   convert a partner's HXL service list to the catalog"
 	@echo "make train | validate | lint | lock | clean"
 
 $(BIN)/.installed: requirements.lock scripts/find-python310
@@ -58,6 +59,12 @@ test: validate $(MODEL)
 
 bench: $(BIN)/.installed
 	$(BIN)/python -m bench.language
+	$(BIN)/python -m bench.search
+
+# A partner's HXL-tagged service list (CSV or XLSX) → var/services_catalog.yml + report.
+import-hxl: $(BIN)/.installed
+	@test -n "$(CSV)" || { echo "usage: make import-hxl CSV=services.csv"; exit 2; }
+	$(BIN)/python -m amparo.hxl_import "$(CSV)" -o var/services_catalog.yml
 
 lint: $(BIN)/.installed
 	$(BIN)/ruff check .

@@ -68,6 +68,14 @@ class LanguageProfile:
     markers: frozenset[str]
     negations: tuple[str, ...] = ()
     calling_codes: frozenset[str] = frozenset()
+    # The service search: words before a place ("estoy en"), phrases asking for places
+    # open now, and how a reply writes days and decimals.
+    place_fillers: frozenset[str] = frozenset()
+    open_now: tuple[str, ...] = ()
+    weekdays: tuple[str, ...] = ()  # Monday first
+    today: str = ""
+    tomorrow: str = ""
+    decimal_separator: str = "."
 
     @classmethod
     def load(cls, code: str, directory: Path = PROFILES_DIR) -> LanguageProfile:
@@ -83,6 +91,12 @@ class LanguageProfile:
             markers=frozenset(_folded_words(data, "markers", path)),
             negations=tuple(_folded_words(data, "negations", path)),
             calling_codes=frozenset(_folded_words(data, "calling_codes", path)),
+            place_fillers=frozenset(_folded_words(data, "place_fillers", path)),
+            open_now=tuple(_folded_words(data, "open_now", path)),
+            weekdays=tuple(data["weekdays"]),
+            today=data["today"],
+            tomorrow=data["tomorrow"],
+            decimal_separator=data["decimal_separator"],
         )
 
 

@@ -71,3 +71,27 @@ def clean_place(value: object) -> str | None:
         if any(ch.isalnum() for ch in text):
             return text[:MAX_PLACE_CHARS]
     return None
+
+
+POPULATIONS = VOCABULARY.with_name("populations.yml")
+
+
+@cache
+def populations(path: Path = POPULATIONS) -> dict[str, ServiceType]:
+    """Who a service serves; same shape as the service types (label + synonyms)."""
+    return service_types(path)
+
+
+def population_in(text: str) -> str | None:
+    """The group a person says they belong to ("soy mujer", "con mis hijos"), or None.
+
+    The longest phrase found wins, so "violencia de genero" beats "mujer".
+    """
+    line = word_line(text)
+    found = [
+        (len(synonym), group.id)
+        for group in populations().values()
+        for synonym in group.synonyms
+        if has_phrase(line, synonym)
+    ]
+    return max(found)[1] if found else None

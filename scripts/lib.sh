@@ -2,7 +2,9 @@
 # one way everywhere, and Rasa pointed at it.
 
 # start_actions PORT LOGFILE: the action server on 127.0.0.1:PORT; sets ACTIONS_PID.
+# Refuses to start on an invalid service catalog, printing every problem.
 start_actions() {
+  "$BIN/python" -m amparo.catalog check "${AMPARO_CATALOG:-services_catalog.yml}" || return 1
   SANIC_HOST=127.0.0.1 "$BIN/rasa" run actions --actions actions --port "$1" >"$2" 2>&1 &
   ACTIONS_PID=$!
 }

@@ -22,7 +22,7 @@ stop() {
 trap stop INT TERM HUP EXIT
 
 started=$(date +%s.%N)
-start_actions "$ACTIONS_PORT" var/actions.log
+start_actions "$ACTIONS_PORT" var/actions.log || exit 1
 pids+=("$ACTIONS_PID")
 endpoints_for "$ACTIONS_PORT" var/run-endpoints.yml
 "$BIN/rasa" run --model models/amparo.tar.gz --interface 127.0.0.1 --port "$RASA_PORT" \
@@ -31,7 +31,8 @@ pids+=($!)
 
 echo "Starting the bot (logs in var/rasa.log and var/actions.log)..."
 "$BIN/python" -m scripts.wait_ready "http://127.0.0.1:$RASA_PORT/" \
-  "http://127.0.0.1:$ACTIONS_PORT/health" --pids "${pids[@]}" || exit 1
+  "http://127.0.0.1:$ACTIONS_PORT/health" --pids "${pids[@]}" \
+  --warm-up "http://127.0.0.1:$ACTIONS_PORT" || exit 1
 ready=$(awk -v a="$started" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }')
 
 cat <<MSG

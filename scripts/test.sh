@@ -12,7 +12,7 @@ mkdir -p var results
 "$BIN/python" -m pytest "$@" || exit 1
 
 port=$("$BIN/python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-start_actions "$port" var/test-actions.log
+start_actions "$port" var/test-actions.log || exit 1
 trap 'kill $ACTIONS_PID 2>/dev/null; wait $ACTIONS_PID 2>/dev/null' EXIT
 endpoints_for "$port" var/test-endpoints.yml
 "$BIN/python" -m scripts.wait_ready "http://127.0.0.1:$port/health" --pids "$ACTIONS_PID" \

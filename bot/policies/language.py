@@ -19,6 +19,9 @@ from bot.components.language import LANGUAGE_GUESS
 LANGUAGE_SLOT = "language"
 LOCKED_SLOT = "language_locked"
 CHOOSE_LANGUAGE_INTENT = "choose_language"
+PLACE_SLOT = "place"
+# An answer to "where are you?" this short is a place name: "San José", "tumbes".
+MAX_PLACE_ANSWER_WORDS = 3
 
 
 @DefaultV1Recipe.register(
@@ -84,6 +87,15 @@ def language_events(
     current = tracker.get_slot(LANGUAGE_SLOT)
     if guess is None and current:
         return []
+    # Place names are not evidence: "San José" in a Portuguese conversation stays
+    # Portuguese. An explicit request still counts.
+    if (
+        current
+        and guess is not None
+        and not guess.explicit
+        and _only_a_place(tracker, guess)
+    ):
+        return []
     locked = bool(tracker.get_slot(LOCKED_SLOT))
     language = decide(guess, current=current, default=default, locked=locked)
     if language not in supported:
@@ -109,6 +121,25 @@ def answered_languages(domain: Domain) -> frozenset[str]:
         for condition in variation.get("condition") or []
         if condition.get("name") == LANGUAGE_SLOT
     )
+
+
+def _only_a_place(tracker: DialogueStateTracker, guess: LanguageGuess) -> bool:
+    """The message is just a place: tagged as one, or a short answer to the place
+    question."""
+    message = tracker.latest_message
+    text = message.text or ""
+    spans = [
+        (e["start"], e["end"])
+        for e in message.parse_data.get("entities") or []
+        if e.get("entity") == PLACE_SLOT and "start" in e
+    ]
+    rest = "".join(
+        ch for i, ch in enumerate(text) if not any(a <= i < b for a, b in spans)
+    )
+    if spans and not any(ch.isalnum() for ch in rest):
+        return True
+    asked = tracker.get_slot("requested_slot") == PLACE_SLOT
+    return asked and guess.word_count <= MAX_PLACE_ANSWER_WORDS
 
 
 def _chosen_language(parse_data: dict[str, Any]) -> str | None:

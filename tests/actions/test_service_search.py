@@ -1,30 +1,91 @@
+"""The search actions against the sample catalog and the real gazetteer.
+
+Expected results are worked out here by brute force (haversine over every entry of the
+catalog file), never copied from what the index returns.
+"""
+
 import asyncio
+import datetime as dt
+import json
+from zoneinfo import ZoneInfo
 
 import pytest
+import yaml
 from rasa_sdk import Tracker
 from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions.service_search import ActionConfirmSearch, ValidateServiceSearchForm
+import actions.service_search as module
+from actions.service_search import (
+    ActionAskPlace,
+    ActionSearchServices,
+    Finder,
+    ValidateServiceSearchForm,
+)
+from amparo.catalog import load_catalog
+from amparo.geo import haversine_km
+from amparo.language import LanguageProfile
+from amparo.search import ServiceSearch
+from amparo.settings import settings
 
 FORM = "service_search_form"
 DOMAIN = {"forms": {FORM: {"required_slots": ["service_type", "place"]}}}
+UTC = ZoneInfo("UTC")
+# Monday 23 November 2026, 20:00 in Tapachula (UTC-6).
+MONDAY_EVENING = dt.datetime(2026, 11, 24, 2, 0, tzinfo=UTC)
+TAPACHULA = (14.90541, -92.25891)
 
 
-def tracker_with(slots: dict, language: str = "es", extracted: dict | None = None):
-    """A tracker as Rasa sends it; ``extracted`` are the slots set by this message."""
+@pytest.fixture(scope="module")
+def sample():
+    return yaml.safe_load(settings().catalog.read_text(encoding="utf-8"))["services"]
+
+
+@pytest.fixture(autouse=True)
+def tools(gazetteer, monkeypatch):
+    profiles = {code: LanguageProfile.load(code) for code in ("es", "en", "pt")}
+    found = Finder(ServiceSearch(load_catalog(settings().catalog)), gazetteer, profiles)
+    monkeypatch.setattr(module, "finder", lambda: found)
+    monkeypatch.setattr(module, "clock", lambda: MONDAY_EVENING)
+    return found
+
+
+def nearest_ids(sample, kind, at=TAPACHULA, keep=lambda entry: True):
+    """The reference answer: every entry of the type, sorted by haversine."""
+    entries = [e for e in sample if kind in e["types"] and keep(e)]
+    entries.sort(key=lambda e: float(haversine_km(*at, e["latitude"], e["longitude"])))
+    return [e["id"] for e in entries]
+
+
+def tracker_with(
+    slots: dict,
+    language: str = "es",
+    extracted: dict | None = None,
+    intent: str = "find_service",
+    texts: tuple[str, ...] = (),
+):
+    """A tracker as Rasa sends it; ``extracted`` are the slots set by this message,
+    ``texts`` what the person wrote since the last search."""
     extracted = slots if extracted is None else extracted
+    events = [{"event": "user", "text": t} for t in texts]
+    events += [{"event": "slot", "name": k, "value": v} for k, v in extracted.items()]
     return Tracker(
         sender_id="someone",
         slots={
             "service_type": None,
             "place": None,
+            "country": None,
+            "place_choices": None,
+            "place_unknown": None,
+            "search_offset": None,
+            "population": None,
+            "open_now": None,
             "language": language,
             "requested_slot": None,
             **slots,
         },
-        latest_message={"intent": {"name": "find_service"}, "entities": []},
-        events=[{"event": "slot", "name": k, "value": v} for k, v in extracted.items()],
+        latest_message={"intent": {"name": intent}, "entities": [], "text": ""},
+        events=events,
         paused=False,
         followup_action=None,
         active_loop={"name": FORM},
@@ -32,65 +93,247 @@ def tracker_with(slots: dict, language: str = "es", extracted: dict | None = Non
     )
 
 
-def run_form(slots: dict, language: str = "es", extracted: dict | None = None):
+def run_form(slots: dict, **kwargs):
     dispatcher = CollectingDispatcher()
-    tracker = tracker_with(slots, language, extracted)
+    tracker = tracker_with(slots, **kwargs)
     events = asyncio.run(ValidateServiceSearchForm().run(dispatcher, tracker, DOMAIN))
     assert dispatcher.messages == []
-    return events
+    return {e["name"]: e["value"] for e in events}
 
 
-def test_known_service_and_place_are_kept():
-    events = run_form({"service_type": "shelter", "place": "  Tapachula. "})
-    assert SlotSet("service_type", "shelter") in events
-    assert SlotSet("place", "Tapachula") in events
+def search(slots: dict, **kwargs):
+    dispatcher = CollectingDispatcher()
+    tracker = tracker_with(slots, **kwargs)
+    events = ActionSearchServices().run(dispatcher, tracker, DOMAIN)
+    return dispatcher.messages, {e["name"]: e["value"] for e in events}
 
 
-def test_unknown_service_is_cleared_so_the_form_asks_again():
-    assert SlotSet("service_type", None) in run_form({"service_type": "bicicleta"})
+# --- the form's validation ------------------------------------------------------------
 
 
-def test_two_services_keep_the_first_known_one():
-    assert SlotSet("service_type", "food") in run_form(
-        {"service_type": ["cama", "food"]}
-    )
+def test_known_service_is_kept_and_unknown_cleared():
+    assert run_form({"service_type": "shelter"})["service_type"] == "shelter"
+    assert run_form({"service_type": "bicicleta"})["service_type"] is None
+    assert run_form({"service_type": ["cama", "food"]})["service_type"] == "food"
 
 
 @pytest.mark.parametrize(
-    ("value", "service"),
+    ("typed", "key"),
     [
-        ("busco medico", "health"),
-        ("Cargar el celular", "connectivity"),
-        ("a place to sleep tonight", "shelter"),
-        ("apoio psicológico", "mhpss"),
+        ("Tapachula", "Tapachula, MX"),
+        ("  tapachula. ", "Tapachula, MX"),
+        ("estoy en cucuta", "Cúcuta, CO"),
+        ("Ciudad de Panamá", "Panama City, PA"),
+        ("juarez", "Ciudad Juárez, MX"),
+        ("Sampa", "São Paulo, BR"),
+        ("tecun uman", "Ciudad Tecún Umán, GT"),
+        ("pacaraima", "Pacaraima, BR"),
+        ("san jose costa rica", "San José, CR"),
     ],
 )
-def test_a_span_the_model_got_wrong_still_finds_the_service(value, service):
-    assert SlotSet("service_type", service) in run_form({"service_type": value})
+def test_typed_place_resolves_to_one_town(typed, key):
+    slots = run_form({"place": typed})
+    assert slots["place"] == key
+    assert slots["country"] == key[-2:]
+    assert slots["place_choices"] is None and slots["place_unknown"] is None
 
 
-@pytest.mark.parametrize("place", ["", "  ", "?!", "😀"])
-def test_unusable_place_is_cleared(place):
-    assert SlotSet("place", None) in run_form({"place": place})
+def test_ambiguous_place_asks_which_country_and_the_answer_settles_it():
+    first = run_form({"place": "San José"})
+    assert first["place"] is None
+    assert set(first["place_choices"]) == {"San Jose, US", "San José, CR"}
+    answer = run_form(
+        {"place": "costa rica", "place_choices": first["place_choices"]},
+        extracted={"place": "costa rica"},
+    )
+    assert answer["place"] == "San José, CR" and answer["place_choices"] is None
 
 
-def test_long_place_is_cut():
-    assert SlotSet("place", "a" * 80) in run_form({"place": "a" * 500})
+def test_what_the_conversation_knows_settles_an_ambiguous_place():
+    slots = run_form(
+        {"place": "Santiago", "country": "DO"}, extracted={"place": "Santiago"}
+    )
+    assert slots["place"] == "Santiago de los Caballeros, DO"
 
 
-@pytest.mark.parametrize(
-    ("language", "label"),
-    [("es", "un albergue"), ("en", "a shelter"), ("pt", "um abrigo")],
-)
-def test_confirmation_names_the_service_in_the_reply_language(language, label):
+@pytest.mark.parametrize("typed", ["xyzzy", "mi casa", "Tapachula, Chile"])
+def test_unknown_place_is_never_guessed(typed):
+    slots = run_form({"place": typed})
+    assert slots["place"] is None
+    assert slots["place_unknown"] == typed
+
+
+@pytest.mark.parametrize("typed", ["", "  ", "?!", "😀"])
+def test_unusable_place_is_cleared(typed):
+    slots = run_form({"place": typed})
+    assert slots["place"] is None and slots["place_unknown"]
+
+
+def test_pin_is_used_directly_rounded_to_about_100_m():
+    slots = run_form({"place": "14.906123,-92.263456"})
+    assert slots["place"] == "14.906,-92.263"
+    assert slots["country"] == "MX"
+
+
+# --- the place question --------------------------------------------------------------
+
+
+def ask(slots: dict, language: str = "es"):
     dispatcher = CollectingDispatcher()
-    tracker = tracker_with({"service_type": "shelter", "place": "Tapachula"}, language)
-    assert ActionConfirmSearch().run(dispatcher, tracker, DOMAIN) == []
-    assert dispatcher.messages == [
-        {
-            **dispatcher.messages[0],
-            "response": "utter_service_request_noted",
-            "service_label": label,
-            "place": "Tapachula",
-        }
+    events = ActionAskPlace().run(dispatcher, tracker_with(slots, language), DOMAIN)
+    assert events == [SlotSet("place_unknown", None)]
+    return dispatcher.messages
+
+
+def test_question_offers_one_button_per_country_in_the_reply_language():
+    [message] = ask({"place_choices": ["San Jose, US", "San José, CR"]}, "pt")
+    assert message["response"] == "utter_ask_place_which"
+    assert message["place"] == "San Jose"
+    assert [b["title"] for b in message["buttons"]] == [
+        "San Jose · Estados Unidos",
+        "San José · Costa Rica",
     ]
+    payload = message["buttons"][1]["payload"]
+    assert payload.startswith("/inform_place")
+    assert json.loads(payload.removeprefix("/inform_place")) == {
+        "place": "San José, CR"
+    }
+
+
+def test_unknown_place_is_said_back_then_the_question_is_plain():
+    [message] = ask({"place_unknown": "xyzzy"})
+    assert (message["response"], message["place"]) == ("utter_place_unknown", "xyzzy")
+    [message] = ask({})
+    assert message["response"] == "utter_where_are_you"
+
+
+# --- the results ---------------------------------------------------------------------
+
+
+def result_names(messages):
+    return [
+        m["name"] for m in messages if m["response"].startswith("utter_search_result")
+    ]
+
+
+def test_three_nearest_shelters_in_order_then_more(sample):
+    by_id = {e["id"]: e for e in sample}
+    expected = nearest_ids(sample, "shelter")
+    messages, slots = search({"service_type": "shelter", "place": "Tapachula, MX"})
+    assert messages[0]["response"] == "utter_search_found"
+    assert (messages[0]["service_label"], messages[0]["place"]) == (
+        "un albergue",
+        "Tapachula",
+    )
+    names = [n.split(" (")[0] for n in result_names(messages)]
+    assert names == [by_id[i]["name"] for i in expected[:3]]
+    assert messages[-1]["response"] == "utter_search_more"
+    assert slots["search_offset"] == 0
+
+    more, slots = search(
+        {"service_type": "shelter", "place": "Tapachula, MX", "search_offset": 0},
+        intent="ask_more",
+    )
+    names = [n.split(" (")[0] for n in result_names(more)]
+    assert names == [by_id[i]["name"] for i in expected[3:6]]
+    assert slots["search_offset"] == 3
+    assert not more[0]["response"].startswith("utter_search_found")
+
+
+def test_result_carries_what_a_person_needs_to_get_there(sample):
+    messages, _ = search(
+        {"service_type": "legal", "place": "Cúcuta, CO"}, language="en"
+    )
+    first = next(m for m in messages if m["response"].startswith("utter_search_result"))
+    entry = next(
+        e
+        for e in sample
+        if e["id"] == nearest_ids(sample, "legal", at=(7.89391, -72.50782))[0]
+    )
+    assert first["name"].startswith(entry["name"])
+    assert first["address"] == f"{entry['address']}, {entry['city']}"
+    assert entry["phone"] in first["contact"]
+    assert first["description"] == entry["description"]["en"]
+    assert f"mlat={entry['latitude']:.5f}" in first["map"]
+    assert first["distance"].endswith(" km") and "," not in first["distance"]
+
+
+def test_open_and_closed_are_judged_in_the_service_time_zone():
+    messages, _ = search({"service_type": "legal", "place": "Tapachula, MX"})
+    results = [m for m in messages if m["response"].startswith("utter_search_result")]
+    # At 20:00 on a Monday an office that keeps daytime hours is closed, and says when
+    # it opens again in words ("mañana 09:00").
+    closed = [m for m in results if m["response"] == "utter_search_result_closed"]
+    assert closed and all(m["opens"].startswith("mañana ") for m in closed)
+
+
+def test_asking_for_open_now_keeps_only_open_places(sample, tools):
+    messages, slots = search(
+        {"service_type": "legal", "place": "Tapachula, MX"},
+        texts=("abogado abierto ahora",),
+    )
+    assert messages[0]["response"] in {"utter_search_found_open", "utter_search_far"}
+    for message in messages:
+        assert message["response"] != "utter_search_result_closed"
+    assert slots["open_now"] is True
+
+
+def test_saying_who_you_are_keeps_services_for_you_and_for_everyone(sample):
+    expected = nearest_ids(
+        sample,
+        "shelter",
+        keep=lambda e: bool({"everyone", "children"} & set(e["populations"])),
+    )
+    by_id = {e["id"]: e for e in sample}
+    messages, slots = search(
+        {"service_type": "shelter", "place": "Tapachula, MX"},
+        texts=("albergue para mi y mis hijos",),
+    )
+    assert slots["population"] == "children"
+    names = [n.split(" (")[0] for n in result_names(messages)]
+    assert names == [by_id[i]["name"] for i in expected[:3]]
+
+
+def test_pin_results_name_the_nearest_town(sample):
+    messages, _ = search({"service_type": "food", "place": "14.906,-92.263"})
+    assert messages[0]["place"] == "Tapachula"
+    assert result_names(messages)
+
+
+def test_nothing_near_says_so_and_gives_the_country_help_lines(sample):
+    messages, _ = search(
+        {"service_type": "alternative_care", "place": "Tumbes, PE", "country": "PE"},
+        language="en",
+    )
+    first = messages[0]
+    assert first["response"] == "utter_search_far"
+    assert "105 (police)" in first["help_lines"] and first["nearby"] == "50"
+    assert result_names(messages)  # the nearest anyway
+
+
+def test_nothing_at_all_says_so(gazetteer, monkeypatch, tools):
+    only_shelters = [s for s in tools.search.services if s.types == {"shelter"}]
+    monkeypatch.setattr(
+        module,
+        "finder",
+        lambda: Finder(ServiceSearch(only_shelters), gazetteer, tools.profiles),
+    )
+    messages, _ = search(
+        {"service_type": "food", "place": "Necoclí, CO", "country": "CO"}, language="pt"
+    )
+    assert [m["response"] for m in messages] == ["utter_search_none"]
+    assert "123 (emergências)" in messages[0]["help_lines"]
+
+
+def test_more_after_the_last_result_says_there_are_no_more(sample):
+    total = len(nearest_ids(sample, "shelter"))
+    messages, _ = search(
+        {"service_type": "shelter", "place": "Tapachula, MX", "search_offset": total},
+        intent="ask_more",
+    )
+    assert [m["response"] for m in messages] == ["utter_search_no_more"]
+
+
+def test_without_a_search_to_continue_it_asks_what_is_needed():
+    messages, _ = search({}, intent="ask_more")
+    assert [m["response"] for m in messages] == ["utter_ask_service_type"]

@@ -18,13 +18,20 @@ def domain() -> Domain:
 
 
 def uttered(
-    scores=None, *, intent="greet", entities=(), explicit=None, words=1, hint=None
+    scores=None,
+    *,
+    intent="greet",
+    entities=(),
+    explicit=None,
+    words=1,
+    hint=None,
+    text="text",
 ):
     parse = {"intent": {"name": intent, "confidence": 1.0}, "entities": list(entities)}
     if scores is not None:
         guess = LanguageGuess(scores, explicit=explicit, word_count=words, hint=hint)
         parse[LANGUAGE_GUESS] = guess.as_dict()
-    return UserUttered("text", parse["intent"], parse["entities"], parse)
+    return UserUttered(text, parse["intent"], parse["entities"], parse)
 
 
 def tracker(domain, *events) -> DialogueStateTracker:
@@ -117,3 +124,51 @@ def test_typed_language_names_count_only_through_the_explicit_check(domain):
     )
     t = tracker(domain, SlotSet("language", "es"), typed)
     assert language_events(t, domain, default="es") == []
+
+
+ES = {"es": 0.97, "en": 0.01, "pt": 0.02}
+
+
+def test_a_place_name_is_not_evidence_of_language(domain):
+    san_jose = uttered(
+        ES,
+        intent="inform_place",
+        text="San José",
+        words=2,
+        entities=[{"entity": "place", "value": "San José", "start": 0, "end": 8}],
+    )
+    t = tracker(domain, SlotSet("language", "pt"), san_jose)
+    assert language_events(t, domain, default="es") == []
+
+
+def test_a_short_answer_to_the_place_question_keeps_the_language(domain):
+    t = tracker(
+        domain,
+        SlotSet("language", "en"),
+        SlotSet("requested_slot", "place"),
+        uttered(ES, intent="inform_place", text="tumbes", words=1),
+    )
+    assert language_events(t, domain, default="es") == []
+
+
+def test_a_sentence_or_an_explicit_request_still_switches_during_the_question(domain):
+    sentence = uttered(ES, intent="ask_help", text="necesito ayuda por favor", words=4)
+    t = tracker(domain, SlotSet("language", "en"), SlotSet("requested_slot", "place"))
+    t.update(sentence)
+    assert language_events(t, domain, default="es") == [SlotSet("language", "es")]
+    request = uttered(PT, explicit="pt", text="em portugues", words=2)
+    t = tracker(domain, SlotSet("language", "en"), SlotSet("requested_slot", "place"))
+    t.update(request)
+    assert SlotSet("language", "pt") in language_events(t, domain, default="es")
+
+
+def test_words_beside_the_place_still_count(domain):
+    message = uttered(
+        ES,
+        intent="inform_place",
+        text="estoy en San José",
+        words=4,
+        entities=[{"entity": "place", "value": "San José", "start": 9, "end": 17}],
+    )
+    t = tracker(domain, SlotSet("language", "pt"), message)
+    assert language_events(t, domain, default="es") == [SlotSet("language", "es")]

@@ -157,6 +157,8 @@ def chat(tmp_path_factory) -> Iterator[Chat]:
                 f"http://127.0.0.1:{actions_port}/health",
                 "--pids",
                 *(str(p.pid) for p in processes),
+                "--warm-up",
+                f"http://127.0.0.1:{actions_port}",
             ],
             cwd=ROOT,
             env=env,
