@@ -30,7 +30,12 @@ def warm_up(actions_url: str) -> bool:
     call = {
         "next_action": "action_search_services",
         "sender_id": "warm-up",
-        "tracker": {"sender_id": "warm-up", "slots": {}, "latest_message": {}, "events": []},
+        "tracker": {
+            "sender_id": "warm-up",
+            "slots": {},
+            "latest_message": {},
+            "events": [],
+        },
         "domain": {},
     }
     request = urllib.request.Request(
