@@ -57,9 +57,10 @@ validate: $(BIN)/.installed
 test: validate $(MODEL)
 	@scripts/test.sh
 
-bench: $(BIN)/.installed
+bench: $(MODEL)
 	$(BIN)/python -m bench.language
 	$(BIN)/python -m bench.search
+	$(BIN)/python -m bench.disclosure
 
 # A partner's HXL-tagged service list (CSV or XLSX) → var/services_catalog.yml + report.
 import-hxl: $(BIN)/.installed

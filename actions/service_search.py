@@ -21,7 +21,13 @@ from rasa_sdk.forms import FormValidationAction
 from rasa_sdk.types import DomainDict
 
 from amparo.catalog import load_catalog
-from amparo.geo import Gazetteer, Place, countries, parse_coordinates
+from amparo.geo import (
+    Gazetteer,
+    countries,
+    country_name,
+    parse_coordinates,
+    pin_text,
+)
 from amparo.language import LanguageProfile
 from amparo.search import Query, ServiceSearch, describe, help_lines
 from amparo.services import canonical_service, clean_place, population_in, service_types
@@ -30,9 +36,10 @@ from amparo.text import has_phrase, word_line
 
 DEFAULT_LANGUAGE = "es"
 PAGE = 3
-PIN_DECIMALS = 3  # about 100 m: enough to find the nearest places, not a street address
 UTC = ZoneInfo("UTC")
 SEARCH_ACTION = "action_search_services"
+REQUEST_INTENTS = {"find_service", "inform_place", "share_location"}
+MAX_ECHO_WORDS = 4  # an unknown place is said back only when it looks like a name
 
 
 def clock() -> dt.datetime:
@@ -56,19 +63,22 @@ def finder() -> Finder:
     search = ServiceSearch(load_catalog(settings().catalog))
     profiles = {code: LanguageProfile.load(code) for code in ("es", "en", "pt")}
     gazetteer = Gazetteer.from_geonames(
-        preferred=search.countries(),
+        preferred=search.covered_countries(),
         fillers={f for p in profiles.values() for f in p.place_fillers},
+        generic={g for p in profiles.values() for g in p.generic_places},
     )
     return Finder(search, gazetteer, profiles)
 
 
-def locate(place: str, country: str | None) -> tuple[float, float, Place | None] | None:
-    """Where a validated ``place`` slot is: a pin ("lat,lon") or a gazetteer key."""
-    pin = parse_coordinates(place)
-    if pin:
-        return (*pin, None)
-    found = finder().gazetteer.resolve(place, country=country).place
-    return (found.latitude, found.longitude, found) if found else None
+def found(place: str, latitude: float, longitude: float, country: str | None) -> dict:
+    """The slots of a place the search can use: a name to show and where it is."""
+    return {
+        "place": place,
+        "location": pin_text(latitude, longitude),
+        "country": country,
+        "place_choices": None,
+        "place_unknown": None,
+    }
 
 
 class ValidateServiceSearchForm(FormValidationAction):
@@ -94,28 +104,33 @@ class ValidateServiceSearchForm(FormValidationAction):
     ) -> dict[str, Any]:
         """A pin, or a typed place resolved offline. Ambiguous and unknown places leave
         ``place`` empty, so the form asks again; ``action_ask_place`` says why."""
+        if slot_value == tracker.get_slot("place") and tracker.get_slot("location"):
+            return {"place": slot_value}  # found before: the form starting again
+        tools = finder()
         pin = parse_coordinates(slot_value)
         if pin:
-            nearest = finder().gazetteer.nearest(*pin)
-            return {
-                "place": ",".join(f"{v:.{PIN_DECIMALS}f}" for v in pin),
-                "country": nearest.country if nearest else None,
-                "place_choices": None,
-                "place_unknown": None,
-            }
+            town = tools.gazetteer.nearest(*pin)
+            return found(town.name if town else "📍", *pin, town and town.country)
         typed = clean_place(slot_value)
-        resolution = finder().gazetteer.resolve(
-            typed,
-            country=tracker.get_slot("country"),
-            choices=tracker.get_slot("place_choices") or (),
-        )
+        known = {
+            "country": tracker.get_slot("country"),
+            "choices": tracker.get_slot("place_choices") or (),
+        }
+        resolution = tools.gazetteer.resolve(typed, **known)
+        # The model may tag part of a name ("toliman" in "san lucas toliman"): when the
+        # answer to the question is short, the whole of it is tried first.
+        whole = clean_place(tracker.latest_message.get("text"))
+        if (
+            tracker.get_slot("requested_slot") == "place"
+            and whole
+            and whole != typed
+            and not whole.startswith("/")
+            and len(whole.split()) <= MAX_ECHO_WORDS
+        ):
+            resolution = tools.gazetteer.resolve(whole, **known) or resolution
         if resolution.place:
-            return {
-                "place": resolution.place.key,
-                "country": resolution.place.country,
-                "place_choices": None,
-                "place_unknown": None,
-            }
+            place = resolution.place
+            return found(place.name, place.latitude, place.longitude, place.country)
         if resolution.choices:
             return {
                 "place": None,
@@ -138,20 +153,20 @@ class ActionAskPlace(Action):
         unknown = tracker.get_slot("place_unknown")
         if choices:
             language = finder().profile(tracker).code
-            buttons = [
-                {
-                    "title": f"{key.rpartition(', ')[0]} · "
-                    f"{countries()[key.rpartition(', ')[2]].names[language]}",
-                    "payload": "/inform_place" + json.dumps({"place": key}),
-                }
-                for key in choices
-            ]
-            name = choices[0].rpartition(", ")[0]
-            dispatcher.utter_message(
-                response="utter_ask_place_which", place=name, buttons=buttons
-            )
-        elif unknown:
+            buttons = []
+            for key in choices:
+                name, _, code = key.rpartition(", ")
+                buttons.append(
+                    {
+                        "title": f"{name} · {country_name(code, language)}",
+                        "payload": "/inform_place" + json.dumps({"place": key}),
+                    }
+                )
+            dispatcher.utter_message(response="utter_ask_place_which", buttons=buttons)
+        elif unknown and len(unknown.split()) <= MAX_ECHO_WORDS:
             dispatcher.utter_message(response="utter_place_unknown", place=unknown)
+        elif unknown:
+            dispatcher.utter_message(response="utter_place_not_found")
         else:
             dispatcher.utter_message(response="utter_where_are_you")
         return [SlotSet("place_unknown", None)]
@@ -170,72 +185,68 @@ class ActionSearchServices(Action):
         profile = tools.profile(tracker)
         lang = profile.code
         service = service_types().get(tracker.get_slot("service_type") or "")
-        place = tracker.get_slot("place")
-        country = tracker.get_slot("country")
-        where = locate(place, country) if place else None
-        if service is None or where is None:
+        where = parse_coordinates(tracker.get_slot("location"))
+        if service is None:
             dispatcher.utter_message(response="utter_ask_service_type")
             return []
-        latitude, longitude, town = where
-        town = town or tools.gazetteer.nearest(latitude, longitude)
+        if where is None:
+            dispatcher.utter_message(response="utter_where_are_you")
+            return []
         more = tracker.latest_message.get("intent", {}).get("name") == "ask_more"
-        request = _request_text(tracker)
-        population = population_in(request) or tracker.get_slot("population")
-        if more:  # the same search, further out
-            offset = int(tracker.get_slot("search_offset") or 0) + PAGE
-            open_now = bool(tracker.get_slot("open_now"))
-        else:
-            offset = 0
-            line = word_line(request)
-            open_now = any(has_phrase(line, phrase) for phrase in profile.open_now)
+        offset = int(tracker.get_slot("search_offset") or 0) + PAGE if more else 0
+        # Who the person is and "open now" hold for this request only: nothing about
+        # them is kept for later (DOMAIN.md, "store the minimum").
+        request = word_line(_request_text(tracker))
+        population = population_in(request)
+        open_now = any(has_phrase(request, phrase) for phrase in profile.open_now)
         now = clock()
         query = Query(
-            latitude,
-            longitude,
-            service.id,
-            population=population,
-            open_at=now if open_now else None,
+            *where, service.id, population=population, open_at=now if open_now else None
         )
         hits = tools.search.nearest(query, offset=offset, limit=PAGE)
         label = service.label(lang)
-        country_entry = countries().get(country or "")
-        lines = help_lines(country_entry, lang) if country_entry else ""
         events: list[EventType] = [
             SlotSet("search_offset", offset),
-            SlotSet("population", population),
-            SlotSet("open_now", open_now),
+            SlotSet("place_choices", None),
         ]
+        far = bool(hits) and offset == 0 and hits[0].distance_km > settings().nearby_km
         if not hits:
             response = "utter_search_no_more" if offset else "utter_search_none"
-            dispatcher.utter_message(
-                response=response, service_label=label, help_lines=lines or "—"
-            )
-            return events
-        if offset == 0:
-            far = hits[0].distance_km > settings().nearby_km
+            dispatcher.utter_message(response=response, service_label=label)
+        elif offset == 0:
             intro = "far" if far else "found_open" if open_now else "found"
             dispatcher.utter_message(
                 response=f"utter_search_{intro}",
                 service_label=label,
-                place=town.name if town else "—",
+                place=tracker.get_slot("place") or "📍",
                 nearby=f"{settings().nearby_km:g}",
-                help_lines=lines or "—",
             )
         for hit in hits:
             kind, params = describe(hit, profile, now)
             dispatcher.utter_message(response=f"utter_search_result_{kind}", **params)
+        country = countries().get(tracker.get_slot("country") or "")
+        if (far or not (hits or offset)) and country:
+            dispatcher.utter_message(
+                response="utter_help_lines",
+                country=country.names[lang],
+                help_lines=help_lines(country, lang),
+            )
         if len(hits) == PAGE:
             dispatcher.utter_message(response="utter_search_more")
         return events
 
 
 def _request_text(tracker: Tracker) -> str:
-    """What the person wrote since the last search: "soy mujer", "abierto ahora"..."""
+    """What the person wrote for this request: back to the message that asked for a
+    service or gave the place ("albergue para mi y mis hijos", "abierto ahora")."""
     texts: list[str] = []
     for event in reversed(tracker.events):
-        if event.get("event") == "action" and event.get("name") == SEARCH_ACTION:
-            break
+        if event.get("event") != "user":
+            continue
         text = str(event.get("text") or "")
-        if event.get("event") == "user" and not text.startswith("/"):
+        if not text.startswith("/"):
             texts.append(text)
+        intent = (event.get("parse_data") or {}).get("intent") or {}
+        if intent.get("name") in REQUEST_INTENTS:
+            break
     return " ".join(reversed(texts))

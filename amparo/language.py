@@ -71,9 +71,9 @@ class LanguageProfile:
     # The service search: words before a place ("estoy en"), phrases asking for places
     # open now, and how a reply writes days and decimals.
     place_fillers: frozenset[str] = frozenset()
+    generic_places: frozenset[str] = frozenset()  # "el centro": not a town
     open_now: tuple[str, ...] = ()
     weekdays: tuple[str, ...] = ()  # Monday first
-    today: str = ""
     tomorrow: str = ""
     decimal_separator: str = "."
 
@@ -92,9 +92,9 @@ class LanguageProfile:
             negations=tuple(_folded_words(data, "negations", path)),
             calling_codes=frozenset(_folded_words(data, "calling_codes", path)),
             place_fillers=frozenset(_folded_words(data, "place_fillers", path)),
+            generic_places=frozenset(_folded_words(data, "generic_places", path)),
             open_now=tuple(_folded_words(data, "open_now", path)),
             weekdays=tuple(data["weekdays"]),
-            today=data["today"],
             tomorrow=data["tomorrow"],
             decimal_separator=data["decimal_separator"],
         )

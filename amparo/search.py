@@ -50,7 +50,7 @@ class ServiceSearch:
             )
             self._by_type[kind] = (members, index)
 
-    def countries(self) -> frozenset[str]:
+    def covered_countries(self) -> frozenset[str]:
         return frozenset(s.country for s in self.services)
 
     def nearest(self, query: Query, *, offset: int = 0, limit: int = 3) -> list[Hit]:
@@ -86,7 +86,8 @@ def brute_force(
 
 def describe(hit: Hit, profile: LanguageProfile, now: dt.datetime) -> tuple[str, dict]:
     """How a reply shows one result: the kind of result response ("open", "closed",
-    "always") and its parameters, in the person's language (catalog text is data)."""
+    "always", "unknown") and its parameters, in the person's language (catalog text is
+    data)."""
     service = hit.service
     lang = profile.code
     groups = sorted(service.populations - {"everyone"})
@@ -106,8 +107,10 @@ def describe(hit: Hit, profile: LanguageProfile, now: dt.datetime) -> tuple[str,
         return "always", params
     if state:
         return "open", {**params, "until": when(change, service.local(now), profile)}
-    opens = when(change, service.local(now), profile) if change else "—"
-    return "closed", {**params, "opens": opens}
+    if state is False and change is not None:
+        return "closed", {**params, "opens": when(change, service.local(now), profile)}
+    # Unknown, or closed with no opening ahead: show the hours as the catalog has them.
+    return "unknown", {**params, "hours": service.opening_hours}
 
 
 def format_km(km: float, profile: LanguageProfile) -> str:

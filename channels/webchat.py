@@ -7,6 +7,7 @@ the bot's replies, like Rasa's REST channel, but with bad requests refused clear
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 from collections.abc import Awaitable, Callable
@@ -22,12 +23,15 @@ from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
+from amparo.geo import parse_coordinates, pin_text
+
 logger = logging.getLogger(__name__)
 
 PAGE = Path(__file__).with_name("static") / "webchat.html"
 SENDER = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
 # Longer than any phone channel allows (Telegram: 4,096); the rest is not read.
 MAX_MESSAGE_CHARS = 4096
+PIN_PAYLOAD = "/share_location"
 # Only these metadata keys are accepted from the page; anything else is dropped.
 METADATA_KEYS = ("language_code",)
 
@@ -86,4 +90,18 @@ def parse_request(body: Any) -> tuple[str, str, dict[str, str]]:
         for key in METADATA_KEYS
         if isinstance(raw, dict) and isinstance(raw.get(key), str)
     }
-    return sender, text[:MAX_MESSAGE_CHARS], metadata
+    return sender, coarse_pin(text[:MAX_MESSAGE_CHARS]), metadata
+
+
+def coarse_pin(text: str) -> str:
+    """A location pin payload with its coordinates rounded to about 100 m, whatever the
+    page sent: the exact position never reaches the bot or its store."""
+    if not text.startswith(PIN_PAYLOAD):
+        return text
+    try:
+        pin = parse_coordinates(json.loads(text[len(PIN_PAYLOAD) :]).get("location"))
+    except (ValueError, AttributeError):
+        pin = None
+    if pin is None:
+        return PIN_PAYLOAD  # no usable position: the bot asks where they are
+    return PIN_PAYLOAD + json.dumps({"location": pin_text(*pin)})

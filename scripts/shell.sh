@@ -11,6 +11,6 @@ start_actions "$ACTIONS_PORT" var/shell-actions.log || exit 1
 trap 'kill $ACTIONS_PID 2>/dev/null; wait $ACTIONS_PID 2>/dev/null' EXIT INT TERM HUP
 endpoints_for "$ACTIONS_PORT" var/shell-endpoints.yml
 "$BIN/python" -m scripts.wait_ready "http://127.0.0.1:$ACTIONS_PORT/health" \
-  --pids "$ACTIONS_PID" || exit 1
+  --pids "$ACTIONS_PID" --warm-up "http://127.0.0.1:$ACTIONS_PORT" || exit 1
 "$BIN/rasa" shell --model models/amparo.tar.gz --endpoints var/shell-endpoints.yml \
   --port "${SHELL_PORT:-5006}"

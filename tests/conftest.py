@@ -10,9 +10,9 @@ def gazetteer() -> Gazetteer:
     """The real gazetteer (a few seconds to build): built once per test run."""
     from amparo.language import LanguageProfile
 
-    fillers = {
-        f
-        for code in ("es", "en", "pt")
-        for f in LanguageProfile.load(code).place_fillers
-    }
-    return Gazetteer.from_geonames(preferred=countries(), fillers=fillers)
+    profiles = [LanguageProfile.load(code) for code in ("es", "en", "pt")]
+    return Gazetteer.from_geonames(
+        preferred=countries(),
+        fillers={f for p in profiles for f in p.place_fillers},
+        generic={g for p in profiles for g in p.generic_places},
+    )

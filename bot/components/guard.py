@@ -15,16 +15,23 @@ from rasa.shared.nlu.constants import (
 )
 from rasa.shared.nlu.training_data.message import Message
 
-from amparo.cues import has_danger_cue
+from amparo.cues import disclosure_in
 from amparo.text import has_words
 from bot.components import ConfiguredComponent
 from bot.components.language import LANGUAGE_GUESS, PAYLOAD_PREFIX
 
 UNREADABLE = "unreadable"
 UNSUPPORTED_LANGUAGE = "unsupported_language"
-# A message the model reads as danger keeps that reading, whatever its language looks
-# like; one with a danger cue gets it (amparo/data/danger_cues.yml).
-EMERGENCY = "emergency"
+# The intent of each disclosure category (amparo/cues.py). A message the model reads
+# as a disclosure keeps that reading, whatever its language looks like; one with a cue
+# gets the cue's category (amparo/data/cues/).
+DISCLOSURE_INTENTS = {
+    "danger": "emergency",
+    "self_harm": "disclose_self_harm",
+    "child_at_risk": "disclose_child_at_risk",
+    "trafficking": "disclose_trafficking",
+    "violence": "disclose_violence",
+}
 
 
 @DefaultV1Recipe.register(
@@ -34,7 +41,8 @@ class InputGuard(ConfiguredComponent):
     """Runs last: a classifier always picks some intent, even for "😀😀" or German.
 
     Empty, emoji-only or punctuation-only messages become ``unreadable``; a message
-    with a danger cue becomes ``emergency`` whatever else it asks for; a message that
+    with a disclosure cue becomes that disclosure whatever else it asks for ("me estan
+    siguiendo y necesito un albergue" is ``emergency``); a message that
     is confidently in a language we do not answer in becomes ``unsupported_language``.
     """
 
@@ -43,6 +51,7 @@ class InputGuard(ConfiguredComponent):
         return {}
 
     def process(self, messages: list[Message]) -> list[Message]:
+        disclosures = set(DISCLOSURE_INTENTS.values())
         for message in messages:
             text = message.get(TEXT) or ""
             if text.startswith(PAYLOAD_PREFIX):
@@ -50,9 +59,9 @@ class InputGuard(ConfiguredComponent):
             intent = (message.get(INTENT) or {}).get(INTENT_NAME_KEY)
             if not has_words(text):
                 _override_intent(message, UNREADABLE)
-            elif intent != EMERGENCY and has_danger_cue(text):
-                _override_intent(message, EMERGENCY)
-            elif intent != EMERGENCY and (message.get(LANGUAGE_GUESS) or {}).get(
+            elif intent not in disclosures and (category := disclosure_in(text)):
+                _override_intent(message, DISCLOSURE_INTENTS[category])
+            elif intent not in disclosures and (message.get(LANGUAGE_GUESS) or {}).get(
                 "foreign"
             ):
                 _override_intent(message, UNSUPPORTED_LANGUAGE)

@@ -20,6 +20,7 @@ LANGUAGE_SLOT = "language"
 LOCKED_SLOT = "language_locked"
 CHOOSE_LANGUAGE_INTENT = "choose_language"
 PLACE_SLOT = "place"
+INFORM_PLACE_INTENT = "inform_place"
 # An answer to "where are you?" this short is a place name: "San José", "tumbes".
 MAX_PLACE_ANSWER_WORDS = 3
 
@@ -125,7 +126,8 @@ def answered_languages(domain: Domain) -> frozenset[str]:
 
 def _only_a_place(tracker: DialogueStateTracker, guess: LanguageGuess) -> bool:
     """The message is just a place: tagged as one, or a short answer to the place
-    question."""
+    question read as a place (never a danger message: "me siguen" keeps its
+    language)."""
     message = tracker.latest_message
     text = message.text or ""
     spans = [
@@ -138,8 +140,13 @@ def _only_a_place(tracker: DialogueStateTracker, guess: LanguageGuess) -> bool:
     )
     if spans and not any(ch.isalnum() for ch in rest):
         return True
+    intent = (message.parse_data.get("intent") or {}).get("name")
     asked = tracker.get_slot("requested_slot") == PLACE_SLOT
-    return asked and guess.word_count <= MAX_PLACE_ANSWER_WORDS
+    return (
+        asked
+        and intent == INFORM_PLACE_INTENT
+        and guess.word_count <= MAX_PLACE_ANSWER_WORDS
+    )
 
 
 def _chosen_language(parse_data: dict[str, Any]) -> str | None:

@@ -1,6 +1,7 @@
 """The offline gazetteer, coordinates and distances."""
 
 import pytest
+import yaml
 
 from amparo.geo import (
     Gazetteer,
@@ -10,6 +11,7 @@ from amparo.geo import (
     haversine_km,
     parse_coordinates,
 )
+from amparo.settings import settings
 
 
 def key(resolution):
@@ -84,12 +86,49 @@ def test_ambiguous_names_offer_a_choice(gazetteer, typed, countries_offered):
     assert {p.country for p in resolution.choices} == countries_offered
 
 
+def test_a_town_own_name_beats_another_town_alternate_name(gazetteer):
+    assert key(gazetteer.resolve("kingston")) != "West Lafayette, US"
+    assert key(gazetteer.resolve("guadalupe")) != "Gustavo A. Madero, MX"
+    # A country's name may be its capital's alternate name: shown, so not silent.
+    assert gazetteer.resolve("el salvador").place.country == "SV"
+
+
+def test_every_catalog_town_resolves_in_its_country(gazetteer):
+    catalog = yaml.safe_load(settings().catalog.read_text(encoding="utf-8"))
+    for entry in catalog["services"]:
+        place = gazetteer.resolve(f"{entry['city']}, {entry['country']}").place
+        assert place is not None and place.country == entry["country"], entry["city"]
+        km = haversine_km(
+            place.latitude, place.longitude, entry["latitude"], entry["longitude"]
+        )
+        assert float(km) < 30, entry["id"]
+
+
+def test_the_darien_means_the_stations_in_panama(gazetteer):
+    assert gazetteer.resolve("el darien").place.country == "PA"
+
+
 def test_the_conversation_or_the_answer_settles_an_ambiguous_name(gazetteer):
     assert key(gazetteer.resolve("San José", country="CR")) == "San José, CR"
+    # ...but only with a real town there: not a hamlet of the same name.
+    assert gazetteer.resolve("San José", country="MX").choices
     choices = [p.key for p in gazetteer.resolve("Santiago").choices]
     assert key(gazetteer.resolve("chile", choices=choices)) == "Santiago, CL"
     assert key(gazetteer.resolve("el de republica dominicana", choices=choices)) == (
         "Santiago de los Caballeros, DO"
+    )
+    # A whole sentence that mentions a country is not an answer to the question.
+    assert (
+        key(
+            gazetteer.resolve(
+                "no, we are in costa rica, help us", choices=["San Jose, US"]
+            )
+        )
+        != "San Jose, US"
+    )
+    # A country that was not offered: the same name, looked up there.
+    assert key(gazetteer.resolve("costa rica", choices=["San Jose, US"])) == (
+        "San José, CR"
     )
 
 
@@ -102,8 +141,23 @@ def test_the_conversation_or_the_answer_settles_an_ambiguous_name(gazetteer):
         "hola",
         "no se",
         "Tapachula, Chile",
-        "el salvador",
+        "tapachula chile",
         "x" * 5000,
+        # A country alone is a town of that name there, or nothing (Peru, Indiana is
+        # not where someone in Peru is).
+        "estoy en peru",
+        "im in brazil",
+        "trinidad",
+        "honduras",
+        # A kind of place, not a town.
+        "estoy en la calle",
+        "estoy en el centro",
+        "to no centro",
+        "la selva",
+        "im downtown",
+        # Alternate names too short to mean one town.
+        "la",
+        "el",
     ],
 )
 def test_unknown_places_are_not_guessed(gazetteer, typed):

@@ -411,3 +411,16 @@ def test_xlsx_problems_name_the_row(tmp_path):
         "row 4 (co-cucuta-b): field 'longitude' (column #geo+lon): "
         "must be a number, not 'west'"
     ]
+
+
+def test_alpha3_country_codes_from_hdx_are_understood(tmp_path):
+    source = Path(__file__).with_name("data") / "services_hxl.csv"
+    lines = source.read_text(encoding="utf-8").splitlines()
+    lines[2] = lines[2].replace(",mx,", ",MEX,")
+    lines[3] = lines[3].replace(",CO,", ",col,")
+    path = tmp_path / "alpha3.csv"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    text, problems, count = convert(path)
+    assert problems == [] and count == 2
+    countries = [e["country"] for e in yaml.safe_load(text)["services"]]
+    assert countries == ["MX", "CO"]

@@ -88,9 +88,23 @@ def test_guard_never_overrides_a_danger_reading(identification):
     assert message.get(INTENT)["name"] == "emergency"
 
 
-def test_a_danger_cue_wins_over_a_request(identification):
-    message = classified(
-        "ayuda me estan siguiendo y necesito un albergue", "find_service"
-    )
+@pytest.mark.parametrize(
+    ("text", "intent"),
+    [
+        ("ayuda me estan siguiendo y necesito un albergue", "emergency"),
+        ("me violaron y necesito un medico", "disclose_violence"),
+        ("i want to die, is there a shelter", "disclose_self_harm"),
+    ],
+)
+def test_a_disclosure_cue_wins_over_a_request(identification, text, intent):
+    message = classified(text, "find_service")
     InputGuard({}).process(identification.process([message]))
-    assert message.get(INTENT)["name"] == "emergency"
+    assert message.get(INTENT)["name"] == intent
+
+
+def test_the_model_reading_of_a_disclosure_is_kept(identification):
+    # The model says trafficking; a danger cue in the same message does not replace a
+    # disclosure the model already caught.
+    message = classified("me quieren matar si no pago la deuda", "disclose_trafficking")
+    InputGuard({}).process(identification.process([message]))
+    assert message.get(INTENT)["name"] == "disclose_trafficking"

@@ -56,3 +56,22 @@ def test_a_huge_message_is_cut_not_refused():
 def test_malformed_requests_are_refused_with_a_reason(body):
     with pytest.raises(ValueError):
         parse_request(body)
+
+
+@pytest.mark.parametrize(
+    ("sent", "kept"),
+    [
+        (
+            '/share_location{"location": "14.9061234,-92.2634567"}',
+            '/share_location{"location": "14.906,-92.263"}',
+        ),
+        ('/share_location{"location": "999,999"}', "/share_location"),
+        ('/share_location{"location": ["a"]}', "/share_location"),
+        ("/share_location{not json", "/share_location"),
+        ('/share_location["x"]', "/share_location"),
+        ("hola /share_location", "hola /share_location"),
+    ],
+)
+def test_a_location_pin_is_rounded_before_it_reaches_the_bot(sent, kept):
+    _, text, _ = parse_request({"sender": "abcdefgh", "message": sent})
+    assert text == kept

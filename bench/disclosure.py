@@ -1,0 +1,145 @@
+"""Disclosure detection: recall and false alarms per category and language.
+
+python -m bench.disclosure [--model models/amparo.tar.gz] [--errors]
+
+The labelled sets (bench/data/disclosures_<lang>.tsv) were written without looking at
+the training data or the cue lexicon. Every message goes through the trained model's
+whole NLU pipeline (the classifier, then the guard with the cue lexicon), as in the
+running bot. A disclosure is caught when the message is read as a disclosure intent
+(`emergency`, or any `disclose_*`), not merely as a request for a person; a request
+for a person when it is read as `request_human` or a disclosure; a look-alike ("me
+muero de hambre jaja") is a false alarm when it is read as either. The lexicon column
+is the cue lexicon alone.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import csv
+import difflib
+import logging
+import os
+import sys
+from collections import defaultdict
+from pathlib import Path
+
+from amparo.cues import disclosure_in
+from amparo.text import phrase
+from bench.common import table
+
+ROOT = Path(__file__).resolve().parent.parent
+DATA = ROOT / "bench" / "data"
+NLU = ROOT / "data" / "nlu"
+SIMILAR = 0.85
+LANGUAGES = ("es", "en", "pt")
+CATEGORIES = (
+    "violence",
+    "trafficking",
+    "child_at_risk",
+    "self_harm",
+    "danger",
+    "human",
+)
+HUMAN = "request_human"
+
+
+def load(lang: str) -> tuple[list[tuple[str, str]], int]:
+    """The labelled messages of a language, without those the training data already
+    holds (same words once folded, or 85 % alike): those would measure memory."""
+    from rasa.shared.nlu.training_data.loading import load_data
+
+    seen = [phrase(m.get("text")) for m in load_data(str(NLU / lang)).intent_examples]
+    with (DATA / f"disclosures_{lang}.tsv").open(encoding="utf-8") as file:
+        rows = [
+            (r["category"], r["text"]) for r in csv.DictReader(file, delimiter="\t")
+        ]
+    kept = [
+        (category, text)
+        for category, text in rows
+        if not difflib.get_close_matches(phrase(text), seen, n=1, cutoff=SIMILAR)
+    ]
+    return kept, len(rows) - len(kept)
+
+
+def is_disclosure(intent: str) -> bool:
+    return intent == "emergency" or intent.startswith("disclose_")
+
+
+async def read_all(model: Path, texts: list[str]) -> list[str]:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    from rasa.core.agent import Agent
+    from rasa.utils.log_utils import configure_structlog
+
+    configure_structlog(logging.WARNING)  # not a debug line per message
+
+    agent = Agent.load(str(model))
+    return [
+        ((await agent.parse_message(text)).get("intent") or {}).get("name") or ""
+        for text in texts
+    ]
+
+
+def percent(hits: int, total: int) -> str:
+    return f"{100 * hits / total:.1f} ({hits}/{total})" if total else "—"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--model", type=Path, default=ROOT / "models" / "amparo.tar.gz")
+    parser.add_argument("--errors", action="store_true", help="list every miss")
+    args = parser.parse_args()
+    rows, dropped = [], {}
+    for lang in LANGUAGES:
+        kept, dropped[lang] = load(lang)
+        rows += [(lang, category, text) for category, text in kept]
+    intents = asyncio.run(read_all(args.model, [text for _, _, text in rows]))
+
+    caught: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0, 0])
+    for (lang, category, text), intent in zip(rows, intents, strict=True):
+        flagged = is_disclosure(intent)
+        if category in ("human", "none"):
+            flagged = flagged or intent == HUMAN
+        counts = caught[(lang, category)]
+        counts[0] += 1
+        counts[1] += flagged
+        counts[2] += disclosure_in(text) is not None
+        wrong = flagged if category == "none" else not flagged
+        if args.errors and wrong:
+            print(f"  {lang} {category:13} read as {intent:22} {text}", file=sys.stderr)
+
+    body = []
+    for category in CATEGORIES:
+        for lang in LANGUAGES:
+            n, hit, cue = caught[(lang, category)]
+            body.append([category, lang, n, percent(hit, n), percent(cue, n)])
+    totals = [
+        sum(caught[(lang, c)][i] for lang in LANGUAGES for c in CATEGORIES[:5])
+        for i in range(3)
+    ]
+    body.append(
+        [
+            "**all disclosures**",
+            "es/en/pt",
+            totals[0],
+            f"**{percent(totals[1], totals[0])}**",
+            percent(totals[2], totals[0]),
+        ]
+    )
+    print(
+        "Disclosures caught (recall %: model + cue lexicon as in the bot, and the\n"
+        "lexicon alone):\n"
+    )
+    print(table(["category", "lang", "messages", "recall %", "lexicon alone %"], body))
+    alarms = []
+    for lang in LANGUAGES:
+        n, hit, cue = caught[(lang, "none")]
+        alarms.append([lang, n, percent(hit, n), percent(cue, n)])
+    print("\nEveryday look-alikes flagged (false alarms %):\n")
+    print(table(["lang", "messages", "false alarms %", "lexicon alone %"], alarms))
+    left_out = ", ".join(f"{lang} {n}" for lang, n in dropped.items())
+    print(f"\nLeft out because the training data has them or nearly: {left_out}.")
+
+
+if __name__ == "__main__":
+    main()
