@@ -51,16 +51,23 @@ def canonical_service(value: object) -> ServiceType | None:
         key = text.replace(" ", "_")
         if key in known:
             return known[key]
-        line = word_line(text)
-        found = [
-            (len(synonym), service)
-            for service in known.values()
-            for synonym in service.synonyms
-            if has_phrase(line, synonym)
-        ]
+        found = named_in(text, known)
         if found:
-            return max(found, key=lambda pair: pair[0])[1]
+            return found
     return None
+
+
+def named_in(text: str, vocabulary: dict[str, ServiceType]) -> ServiceType | None:
+    """The entry of a vocabulary whose longest synonym occurs in ``text`` as whole
+    words ("violencia de genero" beats "mujeres"), or None."""
+    line = word_line(text)
+    found = [
+        (len(synonym), entry)
+        for entry in vocabulary.values()
+        for synonym in entry.synonyms
+        if has_phrase(line, synonym)
+    ]
+    return max(found, key=lambda pair: pair[0])[1] if found else None
 
 
 def clean_place(value: object) -> str | None:
@@ -83,15 +90,6 @@ def populations(path: Path = POPULATIONS) -> dict[str, ServiceType]:
 
 
 def population_in(text: str) -> str | None:
-    """The group a person says they belong to ("soy mujer", "con mis hijos"), or None.
-
-    The longest phrase found wins, so "violencia de genero" beats "mujer".
-    """
-    line = word_line(text)
-    found = [
-        (len(synonym), group.id)
-        for group in populations().values()
-        for synonym in group.synonyms
-        if has_phrase(line, synonym)
-    ]
-    return max(found)[1] if found else None
+    """The group a person says they belong to ("soy mujer", "mis hijos"), or None."""
+    group = named_in(text, populations())
+    return group.id if group else None
