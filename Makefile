@@ -18,7 +18,7 @@ export PYTHONWARNINGS := ignore::DeprecationWarning
 TRAIN_INPUTS := config.yml $(shell find bot data/nlu -type f -name '*.yml' 2>/dev/null)
 TRAIN_DATA   := data/nlu bot/rules bot/stories
 
-.PHONY: help run test train shell validate bench lint lock clean import-hxl
+.PHONY: help run test train shell validate bench lint lock clean import-hxl account
 
 help:
 	@echo "make run      install, train if needed, start the bot and the local chat"
@@ -26,6 +26,7 @@ help:
 	@echo "make shell    talk to the bot in the terminal (rasa shell)"
 	@echo "make bench    benchmarks (tables for the README)"
 	@echo "make import-hxl CSV=file   convert a partner's HXL service list to the catalog"
+	@echo "make account NAME=ana TEAMS=\"gbv general\" [SUPERVISOR=1]   a caseworker account"
 	@echo "make train | validate | lint | lock | clean"
 
 $(BIN)/.installed: requirements.lock scripts/find-python310
@@ -66,6 +67,13 @@ bench: $(MODEL)
 import-hxl: $(BIN)/.installed
 	@test -n "$(CSV)" || { echo "usage: make import-hxl CSV=services.csv"; exit 2; }
 	$(BIN)/python -m amparo.hxl_import "$(CSV)" -o var/services_catalog.yml
+
+# A caseworker account (asks for the password). Teams: gbv child_protection
+# psychosocial trafficking general. SUPERVISOR=1: sees every team, reads the audit log.
+account: $(BIN)/.installed
+	@test -n "$(NAME)" || { echo 'usage: make account NAME=ana TEAMS="gbv general" [SUPERVISOR=1]'; exit 2; }
+	$(BIN)/python -m caseworker.accounts create "$(NAME)" $(foreach t,$(TEAMS),--team $(t)) \
+	  $(if $(SUPERVISOR),--supervisor)
 
 lint: $(BIN)/.installed
 	$(BIN)/ruff check .

@@ -7,6 +7,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from opening_hours import OpeningHours
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -15,24 +18,57 @@ ROOT = Path(__file__).resolve().parent.parent
 class Settings:
     catalog: Path = ROOT / "services_catalog.yml"
     nearby_km: float = 50.0  # farther than this, a result is "not near": say so
+    # The case store (SQLAlchemy URL): SQLite here, PostgreSQL at scale.
+    cases_db: str = f"sqlite:///{ROOT / 'var' / 'cases.db'}"
+    # When caseworkers are on duty (OpenStreetMap opening_hours syntax), in which zone.
+    team_hours: str = "Mo-Fr 08:00-18:00"
+    team_timezone: str = "America/Panama"
+    # Nobody has claimed a case after this long: the person is told, with the numbers.
+    handoff_wait_minutes: float = 10.0
+    # Asking for a person this soon after a case closed reopens the same case.
+    reopen_hours: float = 72.0
+    # The callback channel posts replies here (channels/callback.py).
+    callback_url: str = ""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> Settings:
-        nearby = env.get("AMPARO_NEARBY_KM", str(cls.nearby_km))
+        team_hours = env.get("AMPARO_TEAM_HOURS") or cls.team_hours
         try:
-            nearby_km = float(nearby)
-        except ValueError:
+            OpeningHours(team_hours)
+        except Exception:  # the parser raises its own ParserError type
             raise ValueError(
-                f"AMPARO_NEARBY_KM must be a number of km, not {nearby!r}"
+                f"AMPARO_TEAM_HOURS is not opening_hours syntax: {team_hours!r}"
             ) from None
-        if not 0 < nearby_km <= 20_000:
+        team_timezone = env.get("AMPARO_TEAM_TIMEZONE") or cls.team_timezone
+        try:
+            ZoneInfo(team_timezone)
+        except (ZoneInfoNotFoundError, ValueError):
             raise ValueError(
-                f"AMPARO_NEARBY_KM must be between 0 and 20000, not {nearby}"
-            )
+                f"AMPARO_TEAM_TIMEZONE must be an IANA zone, not {team_timezone!r}"
+            ) from None
         return cls(
             catalog=Path(env.get("AMPARO_CATALOG") or cls.catalog),
-            nearby_km=nearby_km,
+            nearby_km=_number(env, "AMPARO_NEARBY_KM", cls.nearby_km, 20_000),
+            cases_db=env.get("AMPARO_CASES_DB") or cls.cases_db,
+            team_hours=team_hours,
+            team_timezone=team_timezone,
+            handoff_wait_minutes=_number(
+                env, "AMPARO_HANDOFF_WAIT_MINUTES", cls.handoff_wait_minutes, 24 * 60
+            ),
+            reopen_hours=_number(env, "AMPARO_REOPEN_HOURS", cls.reopen_hours, 24 * 90),
+            callback_url=env.get("AMPARO_CALLBACK_URL", ""),
         )
+
+
+def _number(env: Mapping[str, str], name: str, default: float, most: float) -> float:
+    text = env.get(name) or str(default)
+    try:
+        value = float(text)
+    except ValueError:
+        raise ValueError(f"{name} must be a number, not {text!r}") from None
+    if not 0 < value <= most:
+        raise ValueError(f"{name} must be above 0 and at most {most:g}, not {text}")
+    return value
 
 
 @cache

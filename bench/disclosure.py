@@ -2,14 +2,16 @@
 
 python -m bench.disclosure [--model models/amparo.tar.gz] [--errors]
 
-The labelled sets (bench/data/disclosures_<lang>.tsv) were written without looking at
-the training data or the cue lexicon. Every message goes through the trained model's
-whole NLU pipeline (the classifier, then the guard with the cue lexicon), as in the
-running bot. A disclosure is caught when the message is read as a disclosure intent
-(`emergency`, or any `disclose_*`), not merely as a request for a person; a request
-for a person when it is read as `request_human` or a disclosure; a look-alike ("me
-muero de hambre jaja") is a false alarm when it is read as either. The lexicon column
-is the cue lexicon alone.
+Two labelled sets, each written without looking at the training data or the cue
+lexicon: bench/data/disclosures_<lang>.tsv ("eval": the training data was extended
+after looking at its kinds of error, so it is optimistic) and
+bench/data/fresh/disclosures_<lang>.tsv ("fresh": written later, blind, scored once).
+Every message goes through the trained model's whole NLU pipeline (the classifier,
+then the guard with the cue lexicon), as in the running bot. A disclosure is caught
+when the message is read as a disclosure intent (`emergency`, or any `disclose_*`),
+not merely as a request for a person; a request for a person when it is read as
+`request_human` or a disclosure; a look-alike ("me muero de hambre jaja") is a false
+alarm when it is read as either. The lexicon column is the cue lexicon alone.
 """
 
 from __future__ import annotations
@@ -44,13 +46,16 @@ CATEGORIES = (
 HUMAN = "request_human"
 
 
-def load(lang: str) -> tuple[list[tuple[str, str]], int]:
+SETS = {"eval": DATA, "fresh": DATA / "fresh"}
+
+
+def load(lang: str, directory: Path) -> tuple[list[tuple[str, str]], int]:
     """The labelled messages of a language, without those the training data already
     holds (same words once folded, or 85 % alike): those would measure memory."""
     from rasa.shared.nlu.training_data.loading import load_data
 
     seen = [phrase(m.get("text")) for m in load_data(str(NLU / lang)).intent_examples]
-    with (DATA / f"disclosures_{lang}.tsv").open(encoding="utf-8") as file:
+    with (directory / f"disclosures_{lang}.tsv").open(encoding="utf-8") as file:
         rows = [
             (r["category"], r["text"]) for r in csv.DictReader(file, delimiter="\t")
         ]
@@ -90,13 +95,27 @@ def main() -> None:
     parser.add_argument("--errors", action="store_true", help="list every miss")
     args = parser.parse_args()
     rows, dropped = [], {}
-    for lang in LANGUAGES:
-        kept, dropped[lang] = load(lang)
-        rows += [(lang, category, text) for category, text in kept]
-    intents = asyncio.run(read_all(args.model, [text for _, _, text in rows]))
+    for name, directory in SETS.items():
+        for lang in LANGUAGES:
+            kept, dropped[name, lang] = load(lang, directory)
+            rows += [(name, lang, category, text) for category, text in kept]
+    intents = asyncio.run(read_all(args.model, [row[-1] for row in rows]))
+    for name in SETS:
+        print(f"\n#### Set: {name}\n")
+        report(
+            [
+                (row[1:], intent)
+                for row, intent in zip(rows, intents, strict=True)
+                if row[0] == name
+            ],
+            {lang: dropped[name, lang] for lang in LANGUAGES},
+            args.errors,
+        )
 
+
+def report(rows: list, dropped: dict[str, int], errors: bool) -> None:
     caught: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0, 0])
-    for (lang, category, text), intent in zip(rows, intents, strict=True):
+    for (lang, category, text), intent in rows:
         flagged = is_disclosure(intent)
         if category in ("human", "none"):
             flagged = flagged or intent == HUMAN
@@ -105,7 +124,7 @@ def main() -> None:
         counts[1] += flagged
         counts[2] += disclosure_in(text) is not None
         wrong = flagged if category == "none" else not flagged
-        if args.errors and wrong:
+        if errors and wrong:
             print(f"  {lang} {category:13} read as {intent:22} {text}", file=sys.stderr)
 
     body = []

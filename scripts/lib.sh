@@ -1,5 +1,5 @@
-# Sourced by run.sh, shell.sh and test.sh (which set BIN): the action server, started
-# one way everywhere, and Rasa pointed at it.
+# Sourced by run.sh, shell.sh and test.sh (which set BIN): the action server and the
+# caseworker desk, started one way everywhere, and Rasa pointed at the action server.
 
 # start_actions PORT LOGFILE: the action server on 127.0.0.1:PORT; sets ACTIONS_PID.
 # Refuses to start on an invalid service catalog, printing every problem.
@@ -12,4 +12,10 @@ start_actions() {
 # endpoints_for PORT FILE: endpoints.yml, with the action server at PORT.
 endpoints_for() {
   sed "s#http://127.0.0.1:5055/webhook#http://127.0.0.1:$1/webhook#" endpoints.yml >"$2"
+}
+
+# start_desk PORT LOGFILE: the caseworker desk (JSON API) on 127.0.0.1:PORT; sets DESK_PID.
+start_desk() {
+  "$BIN/python" -m caseworker --port "$1" >"$2" 2>&1 &
+  DESK_PID=$!
 }

@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
-# Starts the action server and the Rasa server on localhost with the embedded defaults
-# (SQLite, no credentials), waits until both answer, and says where to chat.
-# Ctrl-C stops both. Called by `make run`, which has installed and trained first.
+# Starts the action server, the Rasa server and the caseworker desk on localhost with
+# the embedded defaults (SQLite, no credentials), waits until all answer, and says where
+# to chat. Ctrl-C stops them all. Called by `make run`, which has installed and trained first.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 BIN=${VENV:-.venv}/bin
 RASA_PORT=${RASA_PORT:-5005}
 ACTIONS_PORT=${ACTIONS_PORT:-5055}
+DESK_PORT=${DESK_PORT:-5080}
 mkdir -p var
 . scripts/lib.sh
 
@@ -24,14 +25,17 @@ trap stop INT TERM HUP EXIT
 started=$(date +%s.%N)
 start_actions "$ACTIONS_PORT" var/actions.log || exit 1
 pids+=("$ACTIONS_PID")
+start_desk "$DESK_PORT" var/desk.log
+pids+=("$DESK_PID")
 endpoints_for "$ACTIONS_PORT" var/run-endpoints.yml
 "$BIN/rasa" run --model models/amparo.tar.gz --interface 127.0.0.1 --port "$RASA_PORT" \
   --credentials credentials.yml --endpoints var/run-endpoints.yml >var/rasa.log 2>&1 &
 pids+=($!)
 
-echo "Starting the bot (logs in var/rasa.log and var/actions.log)..."
+echo "Starting the bot (logs in var/rasa.log, var/actions.log and var/desk.log)..."
 "$BIN/python" -m scripts.wait_ready "http://127.0.0.1:$RASA_PORT/" \
-  "http://127.0.0.1:$ACTIONS_PORT/health" --pids "${pids[@]}" \
+  "http://127.0.0.1:$ACTIONS_PORT/health" "http://127.0.0.1:$DESK_PORT/health" \
+  --pids "${pids[@]}" \
   --warm-up "http://127.0.0.1:$ACTIONS_PORT" || exit 1
 ready=$(awk -v a="$started" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }')
 
@@ -42,11 +46,12 @@ cat <<MSG
   REST channel (scripts):   POST http://127.0.0.1:$RASA_PORT/webhooks/rest/webhook
                             {"sender": "any-id", "message": "hola"}
   In the terminal:          make shell
-  Caseworker console:       not built yet; people who ask for a person are told so.
+  Caseworker desk (API):    http://127.0.0.1:$DESK_PORT/api  (README: "Caseworkers")
+                            first account: make account NAME=ana TEAMS="gbv general"
 
   Ctrl-C stops everything.
 MSG
 # Stop everything as soon as either server dies, and say which.
 wait -n "${pids[@]}"
-echo "A server stopped unexpectedly; see var/rasa.log and var/actions.log." >&2
+echo "A server stopped unexpectedly; see var/rasa.log, var/actions.log, var/desk.log." >&2
 exit 1

@@ -8,6 +8,9 @@ BIN=${VENV:-.venv}/bin
 export AMPARO_MODEL=${AMPARO_MODEL:-models/amparo.tar.gz}
 mkdir -p var results
 . scripts/lib.sh
+# The conversation tests open cases: never in the store `make run` uses.
+rm -f var/test-cases.db*
+export AMPARO_CASES_DB="sqlite:///$PWD/var/test-cases.db"
 
 "$BIN/python" -m pytest "$@" || exit 1
 

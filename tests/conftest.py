@@ -16,3 +16,25 @@ def gazetteer() -> Gazetteer:
         fillers={f for p in profiles for f in p.place_fillers},
         generic={g for p in profiles for g in p.generic_places},
     )
+
+
+@pytest.fixture(autouse=True)
+def _own_case_store(tmp_path, monkeypatch):
+    """Every test that touches the case store gets an empty one of its own, never the
+    one `make run` uses."""
+    from amparo.handoff import case_store
+    from amparo.settings import settings
+
+    monkeypatch.setenv("AMPARO_CASES_DB", f"sqlite:///{tmp_path / 'cases.db'}")
+    settings.cache_clear()
+    case_store.cache_clear()
+    yield
+    settings.cache_clear()
+    case_store.cache_clear()
+
+
+@pytest.fixture
+def store():
+    from amparo.handoff import case_store
+
+    return case_store()

@@ -34,6 +34,10 @@ DISCLOSURE_INTENTS = {
 }
 
 
+# Readings whose reply is the emergency numbers: kept in any language.
+NUMBERS_FIRST = {"emergency", "disclose_self_harm"}
+
+
 @DefaultV1Recipe.register(
     [DefaultV1Recipe.ComponentType.INTENT_CLASSIFIER], is_trainable=False
 )
@@ -42,8 +46,8 @@ class InputGuard(ConfiguredComponent):
 
     Empty, emoji-only or punctuation-only messages become ``unreadable``; a message
     with a disclosure cue becomes that disclosure whatever else it asks for ("me estan
-    siguiendo y necesito un albergue" is ``emergency``); a message that
-    is confidently in a language we do not answer in becomes ``unsupported_language``.
+    siguiendo y necesito un albergue" is ``emergency``); a message that is confidently
+    in a language we do not answer in, with no cue, becomes ``unsupported_language``.
     """
 
     @staticmethod
@@ -57,13 +61,19 @@ class InputGuard(ConfiguredComponent):
             if text.startswith(PAYLOAD_PREFIX):
                 continue
             intent = (message.get(INTENT) or {}).get(INTENT_NAME_KEY)
+            category = disclosure_in(text)
             if not has_words(text):
                 _override_intent(message, UNREADABLE)
-            elif intent not in disclosures and (category := disclosure_in(text)):
+            elif intent not in disclosures and category:
                 _override_intent(message, DISCLOSURE_INTENTS[category])
-            elif intent not in disclosures and (message.get(LANGUAGE_GUESS) or {}).get(
-                "foreign"
+            elif (
+                not category
+                and intent not in NUMBERS_FIRST
+                and (message.get(LANGUAGE_GUESS) or {}).get("foreign")
             ):
+                # Our model cannot read French or German: what it makes of them is
+                # noise, even a disclosure; the reply says which languages we speak.
+                # A reading of danger stands: the numbers help in any language.
                 _override_intent(message, UNSUPPORTED_LANGUAGE)
         return messages
 

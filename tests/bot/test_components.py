@@ -49,8 +49,10 @@ def test_guard_marks_what_nobody_can_read(identification, text):
     assert message.get(INTENT) == {"name": "unreadable", "confidence": 1.0}
 
 
-def test_guard_marks_a_language_we_do_not_answer_in(identification):
-    message = classified("bonjour je cherche un abri pour ce soir", "find_service")
+@pytest.mark.parametrize("read_as", ["find_service", "disclose_child_at_risk"])
+def test_guard_marks_a_language_we_do_not_answer_in(identification, read_as):
+    """Whatever the model makes of French, even a disclosure, is noise."""
+    message = classified("bonjour je cherche un abri pour ce soir", read_as)
     InputGuard({}).process(identification.process([message]))
     assert message.get(INTENT)["name"] == "unsupported_language"
     assert message.get("entities") == []

@@ -115,6 +115,8 @@ def test_buttons_send_known_intents_and_entities(domain):
                 if match.group(2):
                     entities = yaml.safe_load(match.group(2))
                     assert set(entities) <= set(domain.entities), (name, payload)
+                    kind = entities.get("service_type")
+                    assert kind is None or kind in service_types(), (name, payload)
 
 
 def test_every_service_type_has_a_label_in_every_language():

@@ -1,4 +1,6 @@
-"""A real stack for whole-conversation tests: action server + Rasa server + web chat.
+"""A real stack for whole-conversation tests: action server + Rasa server (web chat,
+REST and callback channels) + caseworker desk, sharing one case store, and a fake
+callback receiver standing in for a push channel's API.
 
 Uses the model `make test` trained (AMPARO_MODEL, default models/amparo.tar.gz).
 """
@@ -11,14 +13,19 @@ import re
 import socket
 import subprocess
 import sys
+import threading
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 import yaml
+
+from amparo.cases import CaseStore
 
 ROOT = Path(__file__).resolve().parents[2]
 MODEL = Path(os.environ.get("AMPARO_MODEL", ROOT / "models" / "amparo.tar.gz"))
@@ -63,29 +70,115 @@ class ReplyLanguages:
         return found.pop() if len(found) == 1 else None
 
 
+def call(
+    method: str, url: str, body: object = None, token: str | None = None
+) -> tuple[int, object]:
+    headers = {"Content-Type": "application/json"}
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    request = urllib.request.Request(
+        url,
+        data=None if body is None else json.dumps(body).encode(),
+        headers=headers,
+        method=method,
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read() or b"null")
+
+
+@dataclass
+class Inbox:
+    """The fake push-channel API: records what it is sent; can refuse on demand."""
+
+    received: list[dict] = field(default_factory=list)
+    refuse: int = 0  # answer 502 to this many of the next requests
+
+    def texts_for(self, recipient: str) -> list[str]:
+        return [m["text"] for m in self.received if m["recipient_id"] == recipient]
+
+    def serve(self) -> str:
+        inbox = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                if inbox.refuse:
+                    inbox.refuse -= 1
+                    self.send_response(502)
+                else:
+                    inbox.received.append(body)
+                    self.send_response(200)
+                self.end_headers()
+
+            def log_message(self, *args) -> None:
+                pass
+
+        server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        return f"http://127.0.0.1:{server.server_address[1]}/inbox"
+
+
+class Desk:
+    """The caseworker desk's API, as a caseworker's client uses it."""
+
+    def __init__(self, base: str, store: CaseStore) -> None:
+        self.base, self.store = base, store
+
+    def login(self, username: str) -> str:
+        status, answer = call(
+            "POST",
+            f"{self.base}/api/login",
+            {"username": username, "password": PASSWORD},
+        )
+        assert status == 200, answer
+        return answer["token"]
+
+    def __call__(self, method: str, path: str, token: str, body=None):
+        return call(method, f"{self.base}/api{path}", body, token)
+
+
+PASSWORD = "a long test password"
+
+
 class Chat:
-    def __init__(self, base: str) -> None:
+    def __init__(self, base: str, desk: Desk, inbox: Inbox) -> None:
         self.base = base
+        self.desk, self.inbox = desk, inbox
         self.languages = ReplyLanguages()
 
-    def post(self, body: object) -> tuple[int, object]:
-        request = urllib.request.Request(
-            f"{self.base}/webhooks/webchat/webhook",
-            data=json.dumps(body).encode(),
-            headers={"Content-Type": "application/json"},
+    def post(self, body: object, channel: str = "webchat") -> tuple[int, object]:
+        return call("POST", f"{self.base}/webhooks/{channel}/webhook", body)
+
+    def team(self, sender: str) -> list[str]:
+        """What the local chat page would show from the team now (and marks it read)."""
+        status, replies = call(
+            "GET", f"{self.base}/webhooks/webchat/messages?sender={sender}"
         )
-        try:
-            with urllib.request.urlopen(request, timeout=30) as response:
-                return response.status, json.loads(response.read())
-        except urllib.error.HTTPError as error:
-            return error.code, json.loads(error.read() or b"null")
+        assert status == 200, replies
+        return [r["text"] for r in replies]
+
+    def wait_for_team(self, sender: str, count: int = 1, seconds: float = 10) -> list:
+        seen: list[str] = []
+        deadline = time.monotonic() + seconds
+        while len(seen) < count and time.monotonic() < deadline:
+            seen += self.team(sender)
+            time.sleep(0.2)
+        return seen
 
     def say(self, sender: str, text: str, **metadata: str) -> list[Reply]:
+        replies = self.say_maybe(sender, text, **metadata)
+        assert replies, f"no reply to {text!r}"
+        return replies
+
+    def say_maybe(self, sender: str, text: str, **metadata: str) -> list[Reply]:
+        """What the person gets back, perhaps nothing (a case has the conversation)."""
         status, replies = self.post(
             {"sender": sender, "message": text, "metadata": metadata}
         )
         assert status == 200, (text, status, replies)
-        assert replies, f"no reply to {text!r}"
         return [
             Reply(
                 r.get("text", ""),
@@ -101,15 +194,30 @@ def chat(tmp_path_factory) -> Iterator[Chat]:
     if not MODEL.is_file():
         pytest.skip(f"no trained model at {MODEL}: run `make test`, which trains first")
     tmp = tmp_path_factory.mktemp("stack")
-    actions_port, rasa_port = free_port(), free_port()
+    actions_port, rasa_port, desk_port = free_port(), free_port(), free_port()
+    inbox = Inbox()
+    cases_db = f"sqlite:///{tmp / 'cases.db'}"
+    store = CaseStore.from_url(cases_db)
+    store.create_caseworker(username="ana", password=PASSWORD, teams=["gbv", "general"])
+    store.create_caseworker(username="sue", password=PASSWORD, role="supervisor")
     endpoints = tmp / "endpoints.yml"
     endpoints.write_text(
         f'action_endpoint:\n  url: "http://127.0.0.1:{actions_port}/webhook"\n'
     )
     credentials = tmp / "credentials.yml"
-    credentials.write_text("channels.webchat.WebChatInput:\n")
-    env = {**os.environ, "SANIC_HOST": "127.0.0.1", "PYTHONPATH": str(ROOT)}
-    logs = [open(tmp / name, "w") for name in ("actions.log", "rasa.log")]  # noqa: SIM115
+    credentials.write_text(
+        "channels.webchat.WebChatInput:\nchannels.callback.CallbackInput:\n"
+    )
+    env = {
+        **os.environ,
+        "SANIC_HOST": "127.0.0.1",
+        "PYTHONPATH": str(ROOT),
+        "AMPARO_CASES_DB": cases_db,
+        "AMPARO_TEAM_HOURS": "24/7",
+        "AMPARO_CALLBACK_URL": inbox.serve(),
+    }
+    names = ("actions.log", "rasa.log", "desk.log")
+    logs = [open(tmp / name, "w") for name in names]  # noqa: SIM115
     processes = [
         subprocess.Popen(
             [
@@ -146,6 +254,13 @@ def chat(tmp_path_factory) -> Iterator[Chat]:
             stdout=logs[1],
             stderr=subprocess.STDOUT,
         ),
+        subprocess.Popen(
+            [sys.executable, "-m", "caseworker", "--port", str(desk_port)],
+            cwd=ROOT,
+            env=env,
+            stdout=logs[2],
+            stderr=subprocess.STDOUT,
+        ),
     ]
     try:
         ready = subprocess.run(
@@ -155,6 +270,7 @@ def chat(tmp_path_factory) -> Iterator[Chat]:
                 "scripts.wait_ready",
                 f"http://127.0.0.1:{rasa_port}/",
                 f"http://127.0.0.1:{actions_port}/health",
+                f"http://127.0.0.1:{desk_port}/health",
                 "--pids",
                 *(str(p.pid) for p in processes),
                 "--warm-up",
@@ -168,7 +284,8 @@ def chat(tmp_path_factory) -> Iterator[Chat]:
             pytest.fail(
                 "the stack did not start:\n" + (tmp / "rasa.log").read_text()[-3000:]
             )
-        yield Chat(f"http://127.0.0.1:{rasa_port}")
+        desk = Desk(f"http://127.0.0.1:{desk_port}", store)
+        yield Chat(f"http://127.0.0.1:{rasa_port}", desk, inbox)
     finally:
         for process in processes:
             process.terminate()

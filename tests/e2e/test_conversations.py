@@ -220,40 +220,6 @@ def test_thoughts_of_suicide_get_the_numbers_first(chat, text, line):
     assert line in reply.text
 
 
-@pytest.mark.parametrize(
-    ("text", "start", "emergency"),
-    [
-        ("mi esposo me pega", "Gracias por confiar en mí", "Números de emergencia"),
-        (
-            "fui estuprada no caminho",
-            "Obrigado por confiar em mim",
-            "Números de emergência",
-        ),
-        (
-            "they took my passport and wont let me leave",
-            "Thank you for telling me",
-            "Emergency numbers",
-        ),
-        (
-            "perdi a mi hijo en la frontera",
-            "Gracias por escribirme",
-            "Números de emergencia",
-        ),
-    ],
-)
-def test_a_disclosure_is_believed_never_probed_and_help_is_offered(
-    chat, text, start, emergency
-):
-    sender = new_sender()
-    [reply] = chat.say(sender, text)
-    assert reply.text.startswith(start)
-    assert "?" in reply.text and "qué pasó" not in reply.text
-    titles = [b["title"] for b in reply.buttons]
-    assert emergency in titles
-    numbers = reply.buttons[titles.index(emergency)]["payload"]
-    assert chat.say(sender, numbers)[0].text.startswith(DANGER_STARTS)
-
-
 def test_saying_you_do_not_speak_a_language_does_not_switch_to_it(chat):
     sender = new_sender()
     chat.say(sender, "hola")

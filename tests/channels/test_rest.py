@@ -1,6 +1,6 @@
 import pytest
 
-from channels.webchat import MAX_MESSAGE_CHARS, parse_request
+from channels.rest import MAX_MESSAGE_CHARS, parse_request
 
 
 def test_a_good_request():
@@ -75,3 +75,16 @@ def test_malformed_requests_are_refused_with_a_reason(body):
 def test_a_location_pin_is_rounded_before_it_reaches_the_bot(sent, kept):
     _, text, _ = parse_request({"sender": "abcdefgh", "message": sent})
     assert text == kept
+
+
+def test_the_callback_channel_refuses_to_start_without_its_url(monkeypatch):
+    from amparo.settings import settings
+    from channels.callback import CallbackInput
+
+    monkeypatch.delenv("AMPARO_CALLBACK_URL", raising=False)
+    settings.cache_clear()
+    with pytest.raises(ValueError, match="AMPARO_CALLBACK_URL"):
+        CallbackInput.from_credentials(None)
+    monkeypatch.setenv("AMPARO_CALLBACK_URL", "http://127.0.0.1:9/inbox")
+    settings.cache_clear()
+    assert CallbackInput.from_credentials(None).name() == "callback"

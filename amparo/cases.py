@@ -1,0 +1,900 @@
+"""The handoff case store: cases, what the person and the caseworkers wrote, private
+notes, an append-only audit trail, and caseworker accounts.
+
+SQLAlchemy 2.0 style on the 1.4 that Rasa 3.6 allows. SQLite by default, PostgreSQL by
+URL (AMPARO_CASES_DB). A case holds only what a caseworker needs: a pseudonymous
+conversation id (the channel's sender id, never a phone number), channel, language,
+category, urgency, country and town, and the messages of the case itself.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import secrets
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy import (
+    Boolean,
+    Column,
+    DateTime,
+    ForeignKey,
+    Integer,
+    String,
+    Text,
+    create_engine,
+    event,
+    select,
+    update,
+)
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session, declarative_base, sessionmaker
+
+# Categories of a handoff: the disclosure categories (amparo.cues) and a plain request.
+CATEGORIES = (
+    "danger",
+    "self_harm",
+    "child_at_risk",
+    "trafficking",
+    "violence",
+    "request_human",
+)
+URGENCY = {
+    "danger": "urgent",
+    "self_harm": "urgent",
+    "child_at_risk": "high",
+    "trafficking": "high",
+    "violence": "high",
+    "request_human": "normal",
+}
+URGENCY_RANK = {"urgent": 0, "high": 1, "normal": 2}
+# Which team a category goes to first; a supervisor can transfer anywhere.
+TEAM_OF = {
+    "danger": "general",
+    "self_harm": "psychosocial",
+    "child_at_risk": "child_protection",
+    "trafficking": "trafficking",
+    "violence": "gbv",
+    "request_human": "general",
+}
+TEAMS = ("gbv", "child_protection", "psychosocial", "trafficking", "general")
+ROLES = ("caseworker", "supervisor")
+OUTCOMES = (
+    "support_given",
+    "referred",
+    "information_given",
+    "no_response",
+    "person_declined",
+    "duplicate",
+    "other",
+)
+QUEUED, ACTIVE, CLOSED = "queued", "active", "closed"
+# Delivery of what the team writes to the person: queued → sent (a channel API took
+# it) or delivered (the local chat fetched it); retried with back-off, then failed.
+RECEIVED, PENDING, SENT, DELIVERED, FAILED = (
+    "received",
+    "queued",
+    "sent",
+    "delivered",
+    "failed",
+)
+RETRY_AFTER = (5, 15, 60, 300)  # seconds before attempts 2, 3, 4, 5
+MAX_TEXT = 4000
+SESSION_HOURS = 8
+LOCK_AFTER_FAILURES = 5
+LOCK_MINUTES = 15
+
+Base = declarative_base()
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc)
+
+
+class Caseworker(Base):
+    __tablename__ = "caseworker"
+    id = Column(Integer, primary_key=True)
+    username = Column(String(64), unique=True, nullable=False)
+    display_name = Column(String(80), nullable=False)
+    role = Column(String(16), nullable=False)
+    teams = Column(String(200), nullable=False, default="")
+    password_hash = Column(String(200), nullable=False)
+    disabled = Column(Boolean, nullable=False, default=False)
+    failed_logins = Column(Integer, nullable=False, default=0)
+    locked_until = Column(DateTime(timezone=True))
+    created_at = Column(DateTime(timezone=True), nullable=False)
+
+    @property
+    def team_list(self) -> tuple[str, ...]:
+        return tuple(t for t in self.teams.split(",") if t)
+
+    def sees(self, case: Case) -> bool:
+        return self.role == "supervisor" or case.team in self.team_list
+
+
+class CaseworkerSession(Base):
+    __tablename__ = "caseworker_session"
+    id = Column(Integer, primary_key=True)
+    token_hash = Column(String(64), unique=True, nullable=False)
+    caseworker_id = Column(ForeignKey("caseworker.id"), nullable=False)
+    created_at = Column(DateTime(timezone=True), nullable=False)
+    expires_at = Column(DateTime(timezone=True), nullable=False)
+
+
+class Case(Base):
+    __tablename__ = "case"
+    id = Column(Integer, primary_key=True)
+    conversation_id = Column(String(128), nullable=False, index=True)
+    channel = Column(String(32), nullable=False)
+    language = Column(String(8), nullable=False)
+    category = Column(String(32), nullable=False)
+    urgency = Column(String(16), nullable=False)
+    team = Column(String(32), nullable=False)
+    country = Column(String(2))
+    area = Column(String(80))
+    status = Column(String(16), nullable=False, index=True)
+    assignee_id = Column(ForeignKey("caseworker.id"))
+    opened_at = Column(DateTime(timezone=True), nullable=False)
+    claimed_at = Column(DateTime(timezone=True))
+    closed_at = Column(DateTime(timezone=True))
+    outcome = Column(String(32))
+    waiting_notice_at = Column(DateTime(timezone=True))
+    reopened = Column(Integer, nullable=False, default=0)
+
+
+class CaseMessage(Base):
+    __tablename__ = "case_message"
+    id = Column(Integer, primary_key=True)
+    case_id = Column(ForeignKey("case.id"), nullable=False, index=True)
+    author = Column(String(16), nullable=False)  # person, caseworker, system
+    caseworker_id = Column(ForeignKey("caseworker.id"))
+    text = Column(Text, nullable=False)
+    created_at = Column(DateTime(timezone=True), nullable=False)
+    status = Column(String(16), nullable=False)
+    attempts = Column(Integer, nullable=False, default=0)
+    next_attempt_at = Column(DateTime(timezone=True))
+    error = Column(String(200))
+    sent_at = Column(DateTime(timezone=True))
+
+
+class CaseNote(Base):
+    __tablename__ = "case_note"
+    id = Column(Integer, primary_key=True)
+    case_id = Column(ForeignKey("case.id"), nullable=False, index=True)
+    caseworker_id = Column(ForeignKey("caseworker.id"), nullable=False)
+    text = Column(Text, nullable=False)
+    created_at = Column(DateTime(timezone=True), nullable=False)
+
+
+class CaseEvent(Base):
+    """Audit trail: who did or saw what to which case, and when. Only ever added to."""
+
+    __tablename__ = "case_event"
+    id = Column(Integer, primary_key=True)
+    case_id = Column(ForeignKey("case.id"), index=True)
+    caseworker_id = Column(ForeignKey("caseworker.id"))
+    action = Column(String(32), nullable=False)
+    detail = Column(String(200))
+    at = Column(DateTime(timezone=True), nullable=False)
+
+
+class CaseError(Exception):
+    """A request the store refuses; ``status`` is the HTTP status that fits it."""
+
+    status = 400
+
+
+class NotFound(CaseError):
+    status = 404
+
+
+class Conflict(CaseError):
+    status = 409
+
+
+class Forbidden(CaseError):
+    status = 403
+
+
+@dataclass(frozen=True)
+class Opened:
+    case: Case
+    reopened: bool  # an earlier case of this person, closed recently, is open again
+    already_open: bool  # the case was open already: nothing new was opened
+
+
+def make_engine(url: str) -> Engine:
+    """The engine for a URL; SQLite gets a directory, WAL and a busy timeout, so the
+    Rasa server, the action server and the desk can share one file."""
+    if url.startswith("sqlite:///") and not url.startswith("sqlite:///:memory:"):
+        from pathlib import Path
+
+        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(url, future=True, pool_pre_ping=True)
+    if engine.dialect.name == "sqlite":
+
+        @event.listens_for(engine, "connect")
+        def _sqlite(connection, _record) -> None:
+            cursor = connection.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA busy_timeout=5000")
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.close()
+
+    return engine
+
+
+def _aware(moment: dt.datetime | None) -> dt.datetime | None:
+    """SQLite hands datetimes back naive: they were stored in UTC."""
+    if moment is not None and moment.tzinfo is None:
+        return moment.replace(tzinfo=dt.timezone.utc)
+    return moment
+
+
+def _clean_text(text: str) -> str:
+    text = (text or "").strip()
+    if not text:
+        raise CaseError("the text is empty")
+    if len(text) > MAX_TEXT:
+        raise CaseError(f"the text is longer than {MAX_TEXT} characters")
+    return text
+
+
+def _token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+class CaseStore:
+    """Every read and write of cases and accounts: one short transaction per call."""
+
+    def __init__(self, engine: Engine):
+        self.engine = engine
+        self._session = sessionmaker(engine, future=True, expire_on_commit=False)
+        self._hasher = PasswordHasher()
+
+    @classmethod
+    def from_url(cls, url: str) -> CaseStore:
+        store = cls(make_engine(url))
+        store.create_tables()
+        return store
+
+    def create_tables(self) -> None:
+        Base.metadata.create_all(self.engine)
+
+    def session(self) -> Session:
+        return self._session()
+
+    # --- the person's side: opening, routing, pick-up ------------------------------
+
+    def open_case(
+        self,
+        *,
+        conversation_id: str,
+        channel: str,
+        language: str,
+        category: str,
+        country: str | None = None,
+        area: str | None = None,
+        context: Sequence[str] = (),
+        reopen_within: dt.timedelta = dt.timedelta(hours=72),
+        told_waiting: bool = False,
+        now: dt.datetime | None = None,
+    ) -> Opened:
+        """Opens a case for a conversation, or returns the one already open, or reopens
+        the person's last case if it closed within ``reopen_within``. ``context``: what
+        the person wrote that led here, so they need not say it again. ``told_waiting``:
+        the person was just told nobody is on duty (no later "still waiting" notice)."""
+        if category not in CATEGORIES:
+            raise CaseError(f"unknown category {category!r}")
+        now = now or utcnow()
+        with self.session() as session, session.begin():
+            case = self._open_case_of(session, conversation_id)
+            if case is not None:
+                self._raise_urgency(session, case, category, now)
+                return Opened(case, reopened=False, already_open=True)
+            last = session.scalars(
+                select(Case)
+                .where(Case.conversation_id == conversation_id)
+                .order_by(Case.id.desc())
+                .limit(1)
+            ).first()
+            if last is not None and _aware(last.closed_at) >= now - reopen_within:
+                # Back in the queue; assignee_id still shows who had it last.
+                last.status = QUEUED
+                last.closed_at = last.outcome = None
+                last.waiting_notice_at = now if told_waiting else None
+                last.opened_at = now
+                last.reopened += 1
+                last.language, last.channel = language, channel
+                self._raise_urgency(session, last, category, now)
+                self._add_context(session, last, context, now)
+                self._audit(session, last, None, "reopened", "by the person", now)
+                return Opened(last, reopened=True, already_open=False)
+            case = Case(
+                conversation_id=conversation_id,
+                channel=channel,
+                language=language,
+                category=category,
+                urgency=URGENCY[category],
+                team=TEAM_OF[category],
+                country=country,
+                area=(area or None) and area[:80],
+                status=QUEUED,
+                opened_at=now,
+                waiting_notice_at=now if told_waiting else None,
+            )
+            session.add(case)
+            session.flush()
+            self._add_context(session, case, context, now)
+            self._audit(session, case, None, "opened", category, now)
+            return Opened(case, reopened=False, already_open=False)
+
+    def open_case_of(self, conversation_id: str) -> Case | None:
+        """The conversation's open case (queued or active), if any: its messages go to
+        the case, not to the bot."""
+        with self.session() as session:
+            return self._open_case_of(session, conversation_id)
+
+    def add_person_message(
+        self,
+        *,
+        case_id: int,
+        text: str,
+        category: str | None = None,
+        now: dt.datetime | None = None,
+    ) -> CaseMessage:
+        """Stores a message from the person (before anything acknowledges it). A
+        disclosure cue in it (``category``) raises the case's urgency."""
+        now = now or utcnow()
+        with self.session() as session, session.begin():
+            case = session.get(Case, case_id)
+            if case is None or case.status == CLOSED:
+                raise NotFound("the case is not open")
+            if category in URGENCY:
+                self._raise_urgency(session, case, category, now)
+            message = CaseMessage(
+                case_id=case_id,
+                author="person",
+                text=(text or "").strip()[:MAX_TEXT] or "…",
+                created_at=now,
+                status=RECEIVED,
+            )
+            session.add(message)
+            return message
+
+    def pick_up(
+        self, conversation_id: str, *, channel: str, now: dt.datetime | None = None
+    ) -> list:
+        """For channels the person's client polls (the local chat, REST): what the team
+        has written that the client has not fetched yet, oldest first, now delivered."""
+        now = now or utcnow()
+        mine = (
+            select(CaseMessage.id)
+            .join(Case, Case.id == CaseMessage.case_id)
+            .where(
+                Case.conversation_id == conversation_id,
+                Case.channel == channel,
+                CaseMessage.author != "person",
+            )
+        )
+        with self.session() as session, session.begin():
+            # Write first, read after: two polls at once never both take a message.
+            session.execute(
+                update(CaseMessage)
+                .where(CaseMessage.id.in_(mine.where(CaseMessage.status == PENDING)))
+                .values(
+                    status=DELIVERED, sent_at=now, attempts=CaseMessage.attempts + 1
+                )
+                .execution_options(synchronize_session=False)
+            )
+            return list(
+                session.scalars(
+                    select(CaseMessage)
+                    .where(
+                        CaseMessage.id.in_(mine),
+                        CaseMessage.status == DELIVERED,
+                        CaseMessage.sent_at == now,
+                    )
+                    .order_by(CaseMessage.id)
+                ).all()
+            )
+
+    # --- the caseworker's side -----------------------------------------------------
+
+    def queue(self, viewer: Caseworker, *, include_closed: bool = False) -> list[Case]:
+        """Open cases the viewer may see: most urgent first, then longest waiting."""
+        statuses = (QUEUED, ACTIVE, CLOSED) if include_closed else (QUEUED, ACTIVE)
+        with self.session() as session:
+            cases = session.scalars(select(Case).where(Case.status.in_(statuses))).all()
+        visible = [case for case in cases if viewer.sees(case)]
+        return sorted(
+            visible,
+            key=lambda c: (
+                c.status == CLOSED,
+                URGENCY_RANK[c.urgency],
+                _aware(c.opened_at),
+            ),
+        )
+
+    def case(self, case_id: int, viewer: Caseworker, *, audit: bool = True) -> Case:
+        """One case, if the viewer may see it (another team's case is "not found")."""
+        with self.session() as session, session.begin():
+            case = session.get(Case, case_id)
+            if case is None or not viewer.sees(case):
+                raise NotFound("no such case")
+            if audit:
+                self._audit(session, case, viewer, "viewed", None, utcnow())
+            return case
+
+    def messages(self, case_id: int) -> list[CaseMessage]:
+        with self.session() as session:
+            return list(
+                session.scalars(
+                    select(CaseMessage)
+                    .where(CaseMessage.case_id == case_id)
+                    .order_by(CaseMessage.id)
+                ).all()
+            )
+
+    def notes(self, case_id: int) -> list[CaseNote]:
+        with self.session() as session:
+            return list(
+                session.scalars(
+                    select(CaseNote)
+                    .where(CaseNote.case_id == case_id)
+                    .order_by(CaseNote.id)
+                ).all()
+            )
+
+    def events(self, case_id: int | None = None) -> list[CaseEvent]:
+        query = select(CaseEvent).order_by(CaseEvent.id)
+        if case_id is not None:
+            query = query.where(CaseEvent.case_id == case_id)
+        with self.session() as session:
+            return list(session.scalars(query).all())
+
+    def claim(
+        self, *, case_id: int, caseworker: Caseworker, notice: str, now=None
+    ) -> Case:
+        """Takes a queued case; ``notice`` tells the person someone has joined. Two
+        caseworkers claiming at once: one wins, the other gets Conflict."""
+        now = now or utcnow()
+        with self.session() as session, session.begin():
+            case = self._visible(session, case_id, caseworker)
+            taken = session.execute(
+                update(Case)
+                .where(Case.id == case_id, Case.status == QUEUED)
+                .values(status=ACTIVE, assignee_id=caseworker.id, claimed_at=now)
+                .execution_options(synchronize_session=False)
+            ).rowcount
+            if not taken:
+                raise Conflict(f"the case is {case.status}, not waiting in the queue")
+            session.refresh(case)
+            self._add_outgoing(session, case, None, notice, "system", now)
+            self._audit(session, case, caseworker, "claimed", None, now)
+            return case
+
+    def reply(
+        self, *, case_id: int, caseworker: Caseworker, text: str, now=None
+    ) -> CaseMessage:
+        """A caseworker's reply, queued for delivery on the person's channel."""
+        text = _clean_text(text)
+        now = now or utcnow()
+        with self.session() as session, session.begin():
+            case = self._visible(session, case_id, caseworker)
+            if case.status != ACTIVE:
+                raise Conflict("claim the case before replying")
+            if case.assignee_id != caseworker.id and caseworker.role != "supervisor":
+                raise Forbidden("the case is assigned to someone else")
+            message = self._add_outgoing(
+                session, case, caseworker, text, "caseworker", now
+            )
+            self._audit(session, case, caseworker, "replied", None, now)
+            return message
+
+    def notice(self, *, case_id: int, text: str, now=None) -> CaseMessage:
+        """A message from the system to the person (in their language: the caller
+        renders it from the domain)."""
+        now = now or utcnow()
+        with self.session() as session, session.begin():
+            case = session.get(Case, case_id)
+            if case is None:
+                raise NotFound("no such case")
+            return self._add_outgoing(session, case, None, text, "system", now)
+
+    def retry(self, *, case_id: int, message_id: int, caseworker: Caseworker) -> None:
+        """Sends a failed message again."""
+        with self.session() as session, session.begin():
+            case = self._visible(session, case_id, caseworker)
+            message = session.get(CaseMessage, message_id)
+            if message is None or message.case_id != case.id:
+                raise NotFound("no such message")
+            if message.status != FAILED:
+                raise Conflict(f"the message is {message.status}, not failed")
+            message.status, message.next_attempt_at, message.error = PENDING, None, None
+            message.attempts = 0
+            self._audit(session, case, caseworker, "retried", str(message_id), utcnow())
+
+    def add_note(self, *, case_id: int, caseworker: Caseworker, text: str) -> CaseNote:
+        text = _clean_text(text)
+        with self.session() as session, session.begin():
+            case = self._visible(session, case_id, caseworker)
+            note = CaseNote(
+                case_id=case.id,
+                caseworker_id=caseworker.id,
+                text=text,
+                created_at=utcnow(),
+            )
+            session.add(note)
+            self._audit(session, case, caseworker, "noted", None, utcnow())
+            return note
+
+    def transfer(
+        self,
+        *,
+        case_id: int,
+        caseworker: Caseworker,
+        to_username: str | None = None,
+        to_team: str | None = None,
+        notice: str,
+    ) -> Case:
+        """To another caseworker (the case stays active, now theirs) or to a team (back
+        in that team's queue). The person is told, without names."""
+        if bool(to_username) == bool(to_team):
+            raise CaseError("transfer to one caseworker or to one team")
+        if to_team and to_team not in TEAMS:
+            raise CaseError(f"unknown team {to_team!r}; teams: {', '.join(TEAMS)}")
+        now = utcnow()
+        with self.session() as session, session.begin():
+            case = self._visible(session, case_id, caseworker)
+            if case.status == CLOSED:
+                raise Conflict("the case is closed")
+            if caseworker.role != "supervisor" and case.assignee_id not in (
+                None,
+                caseworker.id,
+            ):
+                raise Forbidden("only its caseworker or a supervisor can transfer it")
+            if to_username:
+                target = session.scalars(
+                    select(Caseworker).where(Caseworker.username == to_username)
+                ).first()
+                if target is None or target.disabled:
+                    raise CaseError(f"no active caseworker {to_username!r}")
+                if not target.sees(case):
+                    case.team = next(iter(target.team_list), case.team)
+                case.assignee_id, case.status, case.claimed_at = target.id, ACTIVE, now
+                detail = f"to {to_username}"
+            else:
+                case.team, case.assignee_id, case.status = to_team, None, QUEUED
+                case.claimed_at = None
+                detail = f"to team {to_team}"
+            self._add_outgoing(session, case, None, notice, "system", now)
+            self._audit(session, case, caseworker, "transferred", detail, now)
+            return case
+
+    def close(
+        self, *, case_id: int, caseworker: Caseworker, outcome: str, notice: str
+    ) -> Case:
+        """Closes with an outcome; the person is told and the bot answers them again."""
+        if outcome not in OUTCOMES:
+            raise CaseError(f"outcome must be one of: {', '.join(OUTCOMES)}")
+        now = utcnow()
+        with self.session() as session, session.begin():
+            case = self._visible(session, case_id, caseworker)
+            if case.status == CLOSED:
+                raise Conflict("the case is already closed")
+            if caseworker.role != "supervisor" and case.assignee_id not in (
+                None,
+                caseworker.id,
+            ):
+                raise Forbidden("only its caseworker or a supervisor can close it")
+            self._add_outgoing(session, case, None, notice, "system", now)
+            case.status, case.closed_at, case.outcome = CLOSED, now, outcome
+            self._audit(session, case, caseworker, "closed", outcome, now)
+            return case
+
+    def reopen(self, *, case_id: int, caseworker: Caseworker, notice: str) -> Case:
+        """A caseworker takes a closed case up again (theirs, active)."""
+        now = utcnow()
+        with self.session() as session, session.begin():
+            case = self._visible(session, case_id, caseworker)
+            if case.status != CLOSED:
+                raise Conflict(f"the case is {case.status}, not closed")
+            if self._open_case_of(session, case.conversation_id) is not None:
+                raise Conflict("this person has another open case")
+            case.status, case.assignee_id, case.claimed_at = ACTIVE, caseworker.id, now
+            case.closed_at = case.outcome = None
+            case.reopened += 1
+            self._add_outgoing(session, case, None, notice, "system", now)
+            self._audit(session, case, caseworker, "reopened", None, now)
+            return case
+
+    # --- delivery and reminders (the desk's background work) ------------------------
+
+    def due_messages(self, channels: Iterable[str], *, now=None) -> list[tuple]:
+        """(message, case) to send now on push channels: per case only the oldest
+        undelivered message, so a case's messages arrive in order."""
+        now = now or utcnow()
+        with self.session() as session:
+            rows = session.execute(
+                select(CaseMessage, Case)
+                .join(Case, Case.id == CaseMessage.case_id)
+                .where(
+                    CaseMessage.status == PENDING,
+                    Case.channel.in_(list(channels)),
+                )
+                .order_by(CaseMessage.case_id, CaseMessage.id)
+            ).all()
+        due, seen = [], set()
+        for message, case in rows:
+            if case.id in seen:
+                continue
+            seen.add(case.id)
+            waiting = _aware(message.next_attempt_at)
+            if waiting is None or waiting <= now:
+                due.append((message, case))
+        return due
+
+    def mark_sent(self, message_id: int, *, now=None) -> None:
+        with self.session() as session, session.begin():
+            message = session.get(CaseMessage, message_id)
+            message.status, message.sent_at = SENT, now or utcnow()
+            message.attempts += 1
+            message.error = message.next_attempt_at = None
+
+    def mark_failed(self, message_id: int, error: str, *, now=None) -> str:
+        """One failed attempt: retried later with back-off, or failed for good (the
+        caseworker sees it and can retry). Returns the new status."""
+        now = now or utcnow()
+        with self.session() as session, session.begin():
+            message = session.get(CaseMessage, message_id)
+            message.attempts += 1
+            message.error = error[:200]
+            if message.attempts > len(RETRY_AFTER):
+                message.status, message.next_attempt_at = FAILED, None
+            else:
+                wait = RETRY_AFTER[message.attempts - 1]
+                message.next_attempt_at = now + dt.timedelta(seconds=wait)
+            return message.status
+
+    def unclaimed_since(self, moment: dt.datetime) -> list[Case]:
+        """Queued cases opened before ``moment`` whose person has not been told yet
+        that nobody is free."""
+        with self.session() as session:
+            return list(
+                session.scalars(
+                    select(Case).where(
+                        Case.status == QUEUED,
+                        Case.opened_at <= moment,
+                        Case.waiting_notice_at.is_(None),
+                    )
+                ).all()
+            )
+
+    def notify_waiting(self, *, case_id: int, notice: str, now=None) -> bool:
+        """Tells the person nobody is free yet, once per wait; False if the case was
+        claimed or told meanwhile."""
+        now = now or utcnow()
+        with self.session() as session, session.begin():
+            told = session.execute(
+                update(Case)
+                .where(
+                    Case.id == case_id,
+                    Case.status == QUEUED,
+                    Case.waiting_notice_at.is_(None),
+                )
+                .values(waiting_notice_at=now)
+                .execution_options(synchronize_session=False)
+            ).rowcount
+            if told:
+                case = session.get(Case, case_id)
+                self._add_outgoing(session, case, None, notice, "system", now)
+                self._audit(session, case, None, "waiting_notice", None, now)
+            return bool(told)
+
+    # --- accounts -----------------------------------------------------------------
+
+    def create_caseworker(
+        self,
+        *,
+        username: str,
+        password: str,
+        role: str = "caseworker",
+        teams: Sequence[str] = (),
+        display_name: str | None = None,
+    ) -> Caseworker:
+        if role not in ROLES:
+            raise CaseError(f"role must be one of: {', '.join(ROLES)}")
+        unknown = [team for team in teams if team not in TEAMS]
+        if unknown:
+            raise CaseError(f"unknown team {unknown[0]!r}; teams: {', '.join(TEAMS)}")
+        if role == "caseworker" and not teams:
+            raise CaseError("a caseworker needs at least one team")
+        if not username or len(username) > 64 or not username.isascii():
+            raise CaseError("the username must be 1 to 64 plain characters")
+        if len(password) < 12:
+            raise CaseError("the password must have at least 12 characters")
+        with self.session() as session, session.begin():
+            if session.scalars(
+                select(Caseworker).where(Caseworker.username == username)
+            ).first():
+                raise Conflict(f"there is already an account {username!r}")
+            caseworker = Caseworker(
+                username=username,
+                display_name=display_name or username,
+                role=role,
+                teams=",".join(teams),
+                password_hash=self._hasher.hash(password),
+                created_at=utcnow(),
+            )
+            session.add(caseworker)
+            return caseworker
+
+    def set_disabled(self, username: str, disabled: bool = True) -> None:
+        """Disabling also ends the account's sessions."""
+        with self.session() as session, session.begin():
+            caseworker = session.scalars(
+                select(Caseworker).where(Caseworker.username == username)
+            ).first()
+            if caseworker is None:
+                raise NotFound(f"no account {username!r}")
+            caseworker.disabled = disabled
+            if disabled:
+                for old in session.scalars(
+                    select(CaseworkerSession).where(
+                        CaseworkerSession.caseworker_id == caseworker.id
+                    )
+                ):
+                    session.delete(old)
+
+    def log_in(self, username: str, password: str, *, now=None) -> str | None:
+        """A new session token, or None. After repeated failures the account is locked
+        for a while, whatever the password."""
+        now = now or utcnow()
+        with self.session() as session, session.begin():
+            caseworker = session.scalars(
+                select(Caseworker).where(Caseworker.username == username)
+            ).first()
+            if caseworker is None:
+                self._hasher.hash(password)  # same time as a wrong password
+                return None
+            locked = _aware(caseworker.locked_until)
+            if caseworker.disabled or (locked and locked > now):
+                return None
+            try:
+                self._hasher.verify(caseworker.password_hash, password)
+            except (VerificationError, InvalidHashError):
+                caseworker.failed_logins += 1
+                if caseworker.failed_logins >= LOCK_AFTER_FAILURES:
+                    caseworker.locked_until = now + dt.timedelta(minutes=LOCK_MINUTES)
+                    caseworker.failed_logins = 0
+                return None
+            caseworker.failed_logins, caseworker.locked_until = 0, None
+            if self._hasher.check_needs_rehash(caseworker.password_hash):
+                caseworker.password_hash = self._hasher.hash(password)
+            token = secrets.token_urlsafe(32)
+            session.add(
+                CaseworkerSession(
+                    token_hash=_token_hash(token),
+                    caseworker_id=caseworker.id,
+                    created_at=now,
+                    expires_at=now + dt.timedelta(hours=SESSION_HOURS),
+                )
+            )
+            self._audit(session, None, caseworker, "logged_in", None, now)
+            return token
+
+    def caseworker_for(self, token: str, *, now=None) -> Caseworker | None:
+        now = now or utcnow()
+        with self.session() as session:
+            row = session.execute(
+                select(Caseworker, CaseworkerSession)
+                .join(CaseworkerSession)
+                .where(CaseworkerSession.token_hash == _token_hash(token))
+            ).first()
+            if row is None or row[0].disabled or _aware(row[1].expires_at) <= now:
+                return None
+            return row[0]
+
+    def log_out(self, token: str) -> None:
+        with self.session() as session, session.begin():
+            for old in session.scalars(
+                select(CaseworkerSession).where(
+                    CaseworkerSession.token_hash == _token_hash(token)
+                )
+            ):
+                session.delete(old)
+
+    def caseworker_named(self, id_: int | None) -> str | None:
+        if id_ is None:
+            return None
+        with self.session() as session:
+            caseworker = session.get(Caseworker, id_)
+            return caseworker.username if caseworker else None
+
+    # --- helpers ---------------------------------------------------------------
+
+    @staticmethod
+    def _open_case_of(session: Session, conversation_id: str) -> Case | None:
+        return session.scalars(
+            select(Case).where(
+                Case.conversation_id == conversation_id,
+                Case.status.in_((QUEUED, ACTIVE)),
+            )
+        ).first()
+
+    @staticmethod
+    def _visible(session: Session, case_id: int, viewer: Caseworker) -> Case:
+        case = session.get(Case, case_id)
+        if case is None or not viewer.sees(case):
+            raise NotFound("no such case")
+        return case
+
+    def _raise_urgency(
+        self, session: Session, case: Case, category: str, now: dt.datetime
+    ) -> None:
+        urgency = URGENCY[category]
+        if URGENCY_RANK[urgency] < URGENCY_RANK[case.urgency]:
+            self._audit(
+                session, case, None, "urgency", f"{case.urgency} → {urgency}", now
+            )
+            case.urgency = urgency
+
+    @staticmethod
+    def _add_context(
+        session: Session, case: Case, context: Sequence[str], now: dt.datetime
+    ) -> None:
+        for text in context:
+            if text and text.strip():
+                session.add(
+                    CaseMessage(
+                        case_id=case.id,
+                        author="person",
+                        text=text.strip()[:MAX_TEXT],
+                        created_at=now,
+                        status=RECEIVED,
+                    )
+                )
+
+    @staticmethod
+    def _add_outgoing(
+        session: Session,
+        case: Case,
+        caseworker: Caseworker | None,
+        text: str,
+        author: str,
+        now: dt.datetime,
+    ) -> CaseMessage:
+        message = CaseMessage(
+            case_id=case.id,
+            author=author,
+            caseworker_id=caseworker.id if caseworker else None,
+            text=text,
+            created_at=now,
+            status=PENDING,
+        )
+        session.add(message)
+        session.flush()
+        return message
+
+    @staticmethod
+    def _audit(
+        session: Session,
+        case: Case | None,
+        caseworker: Caseworker | None,
+        action: str,
+        detail: str | None,
+        now: dt.datetime,
+    ) -> None:
+        session.add(
+            CaseEvent(
+                case_id=case.id if case else None,
+                caseworker_id=caseworker.id if caseworker else None,
+                action=action,
+                detail=detail,
+                at=now,
+            )
+        )
