@@ -4,6 +4,7 @@ to it, the caseworker desk answers them)."""
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import logging
 from functools import cache
@@ -69,7 +70,8 @@ class ActionOpenCase(Action):
         now = clock()
         back_at = team_back_at(now, profile(language))
         try:
-            opened = case_store().open_case(
+            opened = await asyncio.to_thread(
+                case_store().open_case,
                 conversation_id=tracker.sender_id,
                 channel=tracker.get_latest_input_channel() or "rest",
                 language=language,

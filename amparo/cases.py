@@ -14,6 +14,7 @@ import hashlib
 import secrets
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from functools import partial
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -22,6 +23,7 @@ from sqlalchemy import (
     Column,
     DateTime,
     ForeignKey,
+    Index,
     Integer,
     String,
     Text,
@@ -30,7 +32,9 @@ from sqlalchemy import (
     select,
     update,
 )
+from sqlalchemy import text as sql
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, declarative_base, sessionmaker
 
 # Categories of a handoff: the disclosure categories (amparo.cues) and a plain request.
@@ -143,6 +147,23 @@ class Case(Base):
     outcome = Column(String(32))
     waiting_notice_at = Column(DateTime(timezone=True))
     reopened = Column(Integer, nullable=False, default=0)
+
+    # One open case per conversation, whatever two processes do at the same moment.
+    __table_args__ = (
+        Index(
+            "one_open_case_per_conversation",
+            "conversation_id",
+            unique=True,
+            sqlite_where=sql("status IN ('queued', 'active')"),
+            postgresql_where=sql("status IN ('queued', 'active')"),
+        ),
+    )
+
+    @property
+    def person(self) -> str:
+        """How caseworkers refer to the person: not the channel's id (on the local
+        chat that id is the person's only credential), a short digest of it."""
+        return hashlib.sha256(self.conversation_id.encode()).hexdigest()[:10]
 
 
 class CaseMessage(Base):
@@ -290,6 +311,37 @@ class CaseStore:
         if category not in CATEGORIES:
             raise CaseError(f"unknown category {category!r}")
         now = now or utcnow()
+        attempt = partial(
+            self._open_case,
+            conversation_id,
+            channel,
+            language,
+            category,
+            country,
+            area,
+            context,
+            reopen_within,
+            told_waiting,
+            now,
+        )
+        try:
+            return attempt()
+        except IntegrityError:  # another process opened it a moment ago: use that
+            return attempt()
+
+    def _open_case(
+        self,
+        conversation_id: str,
+        channel: str,
+        language: str,
+        category: str,
+        country: str | None,
+        area: str | None,
+        context: Sequence[str],
+        reopen_within: dt.timedelta,
+        told_waiting: bool,
+        now: dt.datetime,
+    ) -> Opened:
         with self.session() as session, session.begin():
             case = self._open_case_of(session, conversation_id)
             if case is not None:
@@ -301,9 +353,16 @@ class CaseStore:
                 .order_by(Case.id.desc())
                 .limit(1)
             ).first()
-            if last is not None and _aware(last.closed_at) >= now - reopen_within:
-                # Back in the queue; assignee_id still shows who had it last.
-                last.status = QUEUED
+            if (
+                last is not None
+                and last.status == CLOSED
+                and _aware(last.closed_at) >= now - reopen_within
+            ):
+                # Back in the queue for whoever is free; a new disclosure moves it
+                # to the team for it.
+                last.status, last.assignee_id, last.claimed_at = QUEUED, None, None
+                if category != "request_human":
+                    last.category, last.team = category, TEAM_OF[category]
                 last.closed_at = last.outcome = None
                 last.waiting_notice_at = now if told_waiting else None
                 last.opened_at = now
@@ -312,6 +371,7 @@ class CaseStore:
                 self._raise_urgency(session, last, category, now)
                 self._add_context(session, last, context, now)
                 self._audit(session, last, None, "reopened", "by the person", now)
+                session.flush()
                 return Opened(last, reopened=True, already_open=False)
             case = Case(
                 conversation_id=conversation_id,
@@ -350,9 +410,11 @@ class CaseStore:
         disclosure cue in it (``category``) raises the case's urgency."""
         now = now or utcnow()
         with self.session() as session, session.begin():
-            case = session.get(Case, case_id)
-            if case is None or case.status == CLOSED:
+            # Locks the case first: a close at the same moment either comes before
+            # (this raises, the message goes to the bot) or waits for this one.
+            if not self._lock_open(session, case_id):
                 raise NotFound("the case is not open")
+            case = session.get(Case, case_id)
             if category in URGENCY:
                 self._raise_urgency(session, case, category, now)
             message = CaseMessage(
@@ -384,7 +446,10 @@ class CaseStore:
             # Write first, read after: two polls at once never both take a message.
             session.execute(
                 update(CaseMessage)
-                .where(CaseMessage.id.in_(mine.where(CaseMessage.status == PENDING)))
+                .where(
+                    CaseMessage.id.in_(mine.where(CaseMessage.status == PENDING)),
+                    CaseMessage.status == PENDING,
+                )
                 .values(
                     status=DELIVERED, sent_at=now, attempts=CaseMessage.attempts + 1
                 )
@@ -495,16 +560,6 @@ class CaseStore:
             self._audit(session, case, caseworker, "replied", None, now)
             return message
 
-    def notice(self, *, case_id: int, text: str, now=None) -> CaseMessage:
-        """A message from the system to the person (in their language: the caller
-        renders it from the domain)."""
-        now = now or utcnow()
-        with self.session() as session, session.begin():
-            case = session.get(Case, case_id)
-            if case is None:
-                raise NotFound("no such case")
-            return self._add_outgoing(session, case, None, text, "system", now)
-
     def retry(self, *, case_id: int, message_id: int, caseworker: Caseworker) -> None:
         """Sends a failed message again."""
         with self.session() as session, session.begin():
@@ -570,6 +625,7 @@ class CaseStore:
             else:
                 case.team, case.assignee_id, case.status = to_team, None, QUEUED
                 case.claimed_at = None
+                case.waiting_notice_at = now  # the transfer notice says it
                 detail = f"to team {to_team}"
             self._add_outgoing(session, case, None, notice, "system", now)
             self._audit(session, case, caseworker, "transferred", detail, now)
@@ -583,8 +639,9 @@ class CaseStore:
             raise CaseError(f"outcome must be one of: {', '.join(OUTCOMES)}")
         now = utcnow()
         with self.session() as session, session.begin():
+            is_open = self._lock_open(session, case_id)
             case = self._visible(session, case_id, caseworker)
-            if case.status == CLOSED:
+            if not is_open:
                 raise Conflict("the case is already closed")
             if caseworker.role != "supervisor" and case.assignee_id not in (
                 None,
@@ -598,6 +655,12 @@ class CaseStore:
 
     def reopen(self, *, case_id: int, caseworker: Caseworker, notice: str) -> Case:
         """A caseworker takes a closed case up again (theirs, active)."""
+        try:
+            return self._reopen(case_id, caseworker, notice)
+        except IntegrityError:
+            raise Conflict("this person has another open case") from None
+
+    def _reopen(self, case_id: int, caseworker: Caseworker, notice: str) -> Case:
         now = utcnow()
         with self.session() as session, session.begin():
             case = self._visible(session, case_id, caseworker)
@@ -767,7 +830,14 @@ class CaseStore:
             try:
                 self._hasher.verify(caseworker.password_hash, password)
             except (VerificationError, InvalidHashError):
-                caseworker.failed_logins += 1
+                # Counted in the database: parallel guesses each count.
+                session.execute(
+                    update(Caseworker)
+                    .where(Caseworker.id == caseworker.id)
+                    .values(failed_logins=Caseworker.failed_logins + 1)
+                    .execution_options(synchronize_session=False)
+                )
+                session.refresh(caseworker)
                 if caseworker.failed_logins >= LOCK_AFTER_FAILURES:
                     caseworker.locked_until = now + dt.timedelta(minutes=LOCK_MINUTES)
                     caseworker.failed_logins = 0
@@ -808,12 +878,12 @@ class CaseStore:
             ):
                 session.delete(old)
 
-    def caseworker_named(self, id_: int | None) -> str | None:
-        if id_ is None:
-            return None
+    def caseworker_names(self) -> dict[int, str]:
+        """Account id → username, in one query."""
         with self.session() as session:
-            caseworker = session.get(Caseworker, id_)
-            return caseworker.username if caseworker else None
+            return dict(
+                session.execute(select(Caseworker.id, Caseworker.username)).all()
+            )
 
     # --- helpers ---------------------------------------------------------------
 
@@ -825,6 +895,19 @@ class CaseStore:
                 Case.status.in_((QUEUED, ACTIVE)),
             )
         ).first()
+
+    @staticmethod
+    def _lock_open(session: Session, case_id: int) -> bool:
+        """Takes the write lock on a case if it is open (a no-op UPDATE: SQLite locks
+        the database, PostgreSQL the row); False if it is closed or missing."""
+        return bool(
+            session.execute(
+                update(Case)
+                .where(Case.id == case_id, Case.status.in_((QUEUED, ACTIVE)))
+                .values(status=Case.status)
+                .execution_options(synchronize_session=False)
+            ).rowcount
+        )
 
     @staticmethod
     def _visible(session: Session, case_id: int, viewer: Caseworker) -> Case:

@@ -125,7 +125,8 @@ def create_app(
         cases = await asyncio.to_thread(
             store.queue, me, include_closed=request.args.get("closed") == "1"
         )
-        return response.json({"cases": [case_json(store, c) for c in cases]})
+        names = await asyncio.to_thread(store.caseworker_names)
+        return response.json({"cases": [case_json(c, names) for c in cases]})
 
     @app.get("/api/cases/<case_id:int>")
     @authenticated
@@ -135,14 +136,15 @@ def create_app(
         case = await asyncio.to_thread(store.case, case_id, me)
         messages = await asyncio.to_thread(store.messages, case_id)
         notes = await asyncio.to_thread(store.notes, case_id)
+        names = await asyncio.to_thread(store.caseworker_names)
         return response.json(
             {
-                "case": case_json(store, case),
-                "messages": [message_json(store, m) for m in messages],
+                "case": case_json(case, names),
+                "messages": [message_json(m, names) for m in messages],
                 "notes": [
                     {
                         "id": n.id,
-                        "by": store.caseworker_named(n.caseworker_id),
+                        "by": names.get(n.caseworker_id),
                         "text": n.text,
                         "at": iso(n.created_at),
                     }
@@ -161,7 +163,8 @@ def create_app(
             caseworker=me,
             notice=notice("utter_caseworker_joined", case),
         )
-        return response.json({"case": case_json(store, case)})
+        names = await asyncio.to_thread(store.caseworker_names)
+        return response.json({"case": case_json(case, names)})
 
     @app.post("/api/cases/<case_id:int>/messages")
     @authenticated
@@ -172,7 +175,8 @@ def create_app(
         message = await asyncio.to_thread(
             store.reply, case_id=case_id, caseworker=me, text=text
         )
-        return response.json({"message": message_json(store, message)}, status=201)
+        names = await asyncio.to_thread(store.caseworker_names)
+        return response.json({"message": message_json(message, names)}, status=201)
 
     @app.post("/api/cases/<case_id:int>/messages/<message_id:int>/retry")
     @authenticated
@@ -199,21 +203,27 @@ def create_app(
     @authenticated
     async def transfer(request: Request, me: Caseworker, case_id: int) -> HTTPResponse:
         data = body(request)
+        to_username, to_team = data.get("caseworker"), data.get("team")
+        if not all(v is None or isinstance(v, str) for v in (to_username, to_team)):
+            raise CaseError("'caseworker' and 'team' are names")
         case = await asyncio.to_thread(store.case, case_id, me, audit=False)
         case = await asyncio.to_thread(
             store.transfer,
             case_id=case_id,
             caseworker=me,
-            to_username=data.get("caseworker"),
-            to_team=data.get("team"),
+            to_username=to_username,
+            to_team=to_team,
             notice=notice("utter_caseworker_transferred", case),
         )
-        return response.json({"case": case_json(store, case)})
+        names = await asyncio.to_thread(store.caseworker_names)
+        return response.json({"case": case_json(case, names)})
 
     @app.post("/api/cases/<case_id:int>/close")
     @authenticated
     async def close(request: Request, me: Caseworker, case_id: int) -> HTTPResponse:
         outcome = body(request).get("outcome")
+        if not isinstance(outcome, str):
+            raise CaseError(f"'outcome' is one of: {', '.join(OUTCOMES)}")
         case = await asyncio.to_thread(store.case, case_id, me, audit=False)
         case = await asyncio.to_thread(
             store.close,
@@ -222,7 +232,8 @@ def create_app(
             outcome=outcome,
             notice=notice("utter_handoff_closed", case),
         )
-        return response.json({"case": case_json(store, case)})
+        names = await asyncio.to_thread(store.caseworker_names)
+        return response.json({"case": case_json(case, names)})
 
     @app.post("/api/cases/<case_id:int>/reopen")
     @authenticated
@@ -234,7 +245,8 @@ def create_app(
             caseworker=me,
             notice=notice("utter_caseworker_joined", case),
         )
-        return response.json({"case": case_json(store, case)})
+        names = await asyncio.to_thread(store.caseworker_names)
+        return response.json({"case": case_json(case, names)})
 
     @app.get("/api/audit")
     @authenticated
@@ -242,12 +254,13 @@ def create_app(
         if me.role != "supervisor":
             return response.json({"error": "supervisors only"}, status=403)
         events = await asyncio.to_thread(store.events)
+        names = await asyncio.to_thread(store.caseworker_names)
         return response.json(
             {
                 "events": [
                     {
                         "case": e.case_id,
-                        "by": store.caseworker_named(e.caseworker_id),
+                        "by": names.get(e.caseworker_id),
                         "action": e.action,
                         "detail": e.detail,
                         "at": iso(e.at),
@@ -266,15 +279,17 @@ def create_app(
 
 
 async def deliver_once(store: CaseStore, senders: dict[str, Sender]) -> int:
-    """Sends what is due on push channels; returns how many went out."""
+    """Sends what is due on push channels; returns how many went out. One message that
+    cannot be sent never holds up another case's."""
     sent = 0
     for message, case in await asyncio.to_thread(store.due_messages, senders):
         try:
             await senders[case.channel].send(case.conversation_id, message.text)
-        except DeliveryError as problem:
-            status = await asyncio.to_thread(
-                store.mark_failed, message.id, str(problem)
+        except Exception as problem:  # DeliveryError, or a bug: retried either way
+            reason = (
+                str(problem) if isinstance(problem, DeliveryError) else repr(problem)
             )
+            status = await asyncio.to_thread(store.mark_failed, message.id, reason)
             logger.warning(
                 "case %s: message %s not delivered (%s)", case.id, message.id, status
             )
@@ -299,14 +314,17 @@ async def remind_once(store: CaseStore, config: Settings, now=None) -> int:
     since = now - dt.timedelta(minutes=config.handoff_wait_minutes)
     told = 0
     for case in await asyncio.to_thread(store.unclaimed_since, since):
-        text = responses().text(
-            "utter_handoff_waiting",
-            case.language,
-            help_lines=lines_for(case.country, case.language),
-        )
-        told += await asyncio.to_thread(
-            store.notify_waiting, case_id=case.id, notice=text, now=now
-        )
+        try:
+            text = responses().text(
+                "utter_handoff_waiting",
+                case.language,
+                help_lines=lines_for(case.country, case.language),
+            )
+            told += await asyncio.to_thread(
+                store.notify_waiting, case_id=case.id, notice=text, now=now
+            )
+        except Exception:  # one case's problem is not everyone's
+            logger.exception("case %s: the waiting notice failed", case.id)
     return told
 
 
@@ -327,13 +345,13 @@ def iso(moment: dt.datetime | None) -> str | None:
     return moment.isoformat(timespec="seconds")
 
 
-def case_json(store: CaseStore, case: Case) -> dict:
+def case_json(case: Case, names: dict[int, str]) -> dict:
     opened = case.opened_at
     if opened.tzinfo is None:
         opened = opened.replace(tzinfo=dt.timezone.utc)
     return {
         "id": case.id,
-        "conversation": case.conversation_id,
+        "person": case.person,
         "channel": case.channel,
         "language": case.language,
         "category": case.category,
@@ -342,7 +360,7 @@ def case_json(store: CaseStore, case: Case) -> dict:
         "country": case.country,
         "area": case.area,
         "status": case.status,
-        "assignee": store.caseworker_named(case.assignee_id),
+        "assignee": names.get(case.assignee_id),
         "opened_at": iso(case.opened_at),
         "waiting_seconds": int((utcnow() - opened).total_seconds()),
         "claimed_at": iso(case.claimed_at),
@@ -352,11 +370,11 @@ def case_json(store: CaseStore, case: Case) -> dict:
     }
 
 
-def message_json(store: CaseStore, message: CaseMessage) -> dict:
+def message_json(message: CaseMessage, names: dict[int, str]) -> dict:
     return {
         "id": message.id,
         "author": message.author,
-        "by": store.caseworker_named(message.caseworker_id),
+        "by": names.get(message.caseworker_id),
         "text": message.text,
         "at": iso(message.created_at),
         "status": message.status,

@@ -17,7 +17,7 @@ from typing import Any
 
 from rasa.core.channels.channel import InputChannel, OutputChannel, UserMessage
 
-from amparo.cases import QUEUED
+from amparo.cases import QUEUED, Case, NotFound
 from amparo.cues import disclosure_in
 from amparo.geo import parse_coordinates
 from amparo.handoff import case_store, emergency_text
@@ -44,20 +44,25 @@ class AmparoInput(InputChannel):
         to a case. Raises when it could be neither stored nor handled, so the channel
         can refuse it (and the sender retry) instead of losing it."""
         case = await asyncio.to_thread(case_store().open_case_of, sender)
-        if case is None:
-            await on_new_message(
-                UserMessage(
-                    text,
-                    output,
-                    sender,
-                    input_channel=self.name(),
-                    metadata=metadata,
-                )
+        if case is not None:
+            try:
+                await self._to_case(case, sender, text, output)
+                return True
+            except NotFound:  # closed a moment ago: the bot answers again
+                pass
+        await on_new_message(
+            UserMessage(
+                text, output, sender, input_channel=self.name(), metadata=metadata
             )
-            return False
+        )
+        return False
+
+    async def _to_case(
+        self, case: Case, sender: str, text: str, output: OutputChannel
+    ) -> None:
         shown = case_text(text)
         if not shown:
-            return True
+            return
         category = disclosure_in(shown)
         await asyncio.to_thread(
             case_store().add_person_message,
@@ -66,10 +71,14 @@ class AmparoInput(InputChannel):
             category=category,
         )
         if category in URGENT and case.status == QUEUED:
-            await output.send_text_message(
-                sender, emergency_text(case.country, case.language)
-            )
-        return True
+            try:
+                await output.send_text_message(
+                    sender, emergency_text(case.country, case.language)
+                )
+            except Exception:  # stored already: a retry must not store it twice
+                logger.exception(
+                    "case %s: the emergency numbers were not sent", case.id
+                )
 
 
 def case_text(text: str) -> str:

@@ -3,6 +3,7 @@ desk's alike (no Rasa here: the desk uses it without loading the bot)."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Protocol
 
 import aiohttp
@@ -43,7 +44,7 @@ class CallbackSender:
             ):
                 if answer.status >= 300:
                     raise DeliveryError(f"HTTP {answer.status} from the callback URL")
-        except (aiohttp.ClientError, TimeoutError) as problem:
+        except (aiohttp.ClientError, asyncio.TimeoutError) as problem:
             raise DeliveryError(f"{type(problem).__name__}: {problem}") from None
 
 

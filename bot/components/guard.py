@@ -23,8 +23,9 @@ from bot.components.language import LANGUAGE_GUESS, PAYLOAD_PREFIX
 UNREADABLE = "unreadable"
 UNSUPPORTED_LANGUAGE = "unsupported_language"
 # The intent of each disclosure category (amparo/cues.py). A message the model reads
-# as a disclosure keeps that reading, whatever its language looks like; one with a cue
-# gets the cue's category (amparo/data/cues/).
+# as a disclosure keeps that reading, unless it is confidently in a language we do not
+# read and the reading is not danger (see InputGuard); one with a cue gets the cue's
+# category (amparo/data/cues/).
 DISCLOSURE_INTENTS = {
     "danger": "emergency",
     "self_harm": "disclose_self_harm",

@@ -244,7 +244,7 @@ def test_transfer_to_a_team_or_a_person(cases):
         case_id=case.id, caseworker=boss, to_username="leo", notice="t"
     )
     assert moved.status == ACTIVE
-    assert cases.caseworker_named(moved.assignee_id) == "leo"
+    assert cases.caseworker_names()[moved.assignee_id] == "leo"
     with pytest.raises(CaseError):
         cases.transfer(case_id=case.id, caseworker=boss, to_team="nowhere", notice="t")
     with pytest.raises(CaseError):
@@ -331,3 +331,44 @@ def test_passwords_are_hashed_and_accounts_checked(cases):
     ):
         with pytest.raises(CaseError):
             cases.create_caseworker(**bad)
+
+
+def test_a_message_to_a_case_closed_a_moment_ago_is_refused(cases):
+    case = open_case(cases).case
+    ana = worker(cases)
+    cases.close(case_id=case.id, caseworker=ana, outcome="no_response", notice="c")
+    with pytest.raises(NotFound):
+        cases.add_person_message(case_id=case.id, text="sigo aqui")
+    assert [m.text for m in cases.messages(case.id)] == ["c"]
+
+
+def test_two_processes_opening_at_once_get_one_case(cases, monkeypatch):
+    first = open_case(cases).case
+    real = CaseStore._open_case_of
+    calls = []
+
+    def blind_once(session, conversation_id):  # as if the other insert was unseen
+        calls.append(conversation_id)
+        return None if len(calls) == 1 else real(session, conversation_id)
+
+    monkeypatch.setattr(CaseStore, "_open_case_of", staticmethod(blind_once))
+    again = open_case(cases, category="danger")
+    assert again.already_open and again.case.id == first.id
+    monkeypatch.setattr(CaseStore, "_open_case_of", staticmethod(real))
+    assert len([c for c in cases.queue(worker(cases, "boss", (), "supervisor"))]) == 1
+
+
+def test_a_reopened_case_goes_to_whoever_is_free_in_the_right_team(cases):
+    case = open_case(cases, category="request_human").case
+    ana = worker(cases, "ana", teams=("general",))
+    cases.claim(case_id=case.id, caseworker=ana, notice="n")
+    cases.close(case_id=case.id, caseworker=ana, outcome="referred", notice="c")
+    again = open_case(
+        cases, category="self_harm", now=dt.datetime.now(dt.timezone.utc)
+    ).case
+    assert (again.id, again.status, again.assignee_id) == (case.id, QUEUED, None)
+    assert (again.category, again.team, again.urgency) == (
+        "self_harm",
+        "psychosocial",
+        "urgent",
+    )

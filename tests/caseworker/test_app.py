@@ -242,15 +242,21 @@ def skip_the_wait(store):
         session.execute(update(CaseMessage).values(next_attempt_at=None))
 
 
-def test_delivery_retries_then_succeeds_in_order(store):
+def pending(store, who, *texts):
+    """A push-channel case with ``texts`` from the team waiting to go out."""
     case = store.open_case(
-        conversation_id="p-push-0001",
-        channel="callback",
-        language="es",
-        category="danger",
+        conversation_id=who, channel="callback", language="es", category="danger"
     ).case
-    store.notice(case_id=case.id, text="uno")
-    store.notice(case_id=case.id, text="dos")
+    store.create_caseworker(username=who, password=PASSWORD, teams=["general"])
+    me = store.caseworker_for(store.log_in(who, PASSWORD))
+    store.claim(case_id=case.id, caseworker=me, notice=texts[0])
+    for text in texts[1:]:
+        store.reply(case_id=case.id, caseworker=me, text=text)
+    return case
+
+
+def test_delivery_retries_then_succeeds_in_order(store):
+    case = pending(store, "p-push-0001", "uno", "dos")
     sender = FlakySender(failures=1)
     assert asyncio.run(deliver_once(store, {"callback": sender})) == 0
     assert store.messages(case.id)[0].status == PENDING
@@ -263,13 +269,7 @@ def test_delivery_retries_then_succeeds_in_order(store):
 
 
 def test_a_message_that_keeps_failing_is_marked_failed(store):
-    case = store.open_case(
-        conversation_id="p-dead-0001",
-        channel="callback",
-        language="es",
-        category="danger",
-    ).case
-    store.notice(case_id=case.id, text="uno")
+    case = pending(store, "p-dead-0001", "uno")
     sender = FlakySender(failures=100)
     for _ in range(6):
         skip_the_wait(store)
@@ -295,3 +295,60 @@ def test_people_waiting_too_long_are_told_what_to_do(store):
     assert asyncio.run(remind_once(store, config, now=later)) == 0
     [notice] = store.messages(case.id)
     assert "123" in notice.text and notice.text.startswith("Nobody on the team")
+
+
+class BrokenSender:
+    async def send(self, recipient, text, buttons=None):
+        raise RuntimeError("a bug in a channel")
+
+
+class Recorder(FlakySender):
+    def __init__(self):
+        super().__init__(failures=0)
+
+
+def test_one_channel_s_bug_does_not_stop_the_others(store):
+    broken = pending(store, "p-bug-00001", "uno")
+    fine = store.open_case(
+        conversation_id="p-fine-0001", channel="other", language="es", category="danger"
+    ).case
+    store.create_caseworker(username="fine", password=PASSWORD, teams=["general"])
+    me = store.caseworker_for(store.log_in("fine", PASSWORD))
+    store.claim(case_id=fine.id, caseworker=me, notice="hola")
+    recorder = Recorder()
+    sent = asyncio.run(
+        deliver_once(store, {"callback": BrokenSender(), "other": recorder})
+    )
+    assert sent == 1 and recorder.sent == [("p-fine-0001", "hola")]
+    [message] = store.messages(broken.id)
+    assert message.status == PENDING and "a bug in a channel" in message.error
+
+
+def test_a_malformed_transfer_is_refused_not_a_crash(desk):
+    case = open_case(desk.store, "p-bad-00001")
+    sue = desk.login("sue")
+    for body in (
+        {"caseworker": ["leo"]},
+        {"team": 5},
+        {"caseworker": "leo", "team": "gbv"},
+    ):
+        assert (
+            desk.call("POST", f"/api/cases/{case.id}/transfer", body, token=sue)[0]
+            == 400
+        )
+    assert (
+        desk.call("POST", f"/api/cases/{case.id}/close", {"outcome": 3}, token=sue)[0]
+        == 400
+    )
+
+
+def test_caseworkers_see_a_pseudonym_not_the_channel_s_id(desk):
+    case = open_case(desk.store, "p-secret-id-0001")
+    ana = desk.login("ana")
+    [seen] = [
+        c
+        for c in desk.call("GET", "/api/cases", token=ana)[1]["cases"]
+        if c["id"] == case.id
+    ]
+    assert "p-secret-id-0001" not in json.dumps(seen)
+    assert len(seen["person"]) == 10

@@ -102,3 +102,28 @@ def test_an_empty_message_to_a_case_is_not_stored(store):
 )
 def test_what_a_caseworker_reads(sent, shown):
     assert case_text(sent) == shown
+
+
+def test_a_slow_push_channel_is_a_delivery_failure_not_a_crash(monkeypatch):
+    import threading
+    import time
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    import channels.outbound as outbound
+
+    class Slow(BaseHTTPRequestHandler):
+        def do_POST(self):
+            time.sleep(1)
+            self.send_response(200)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Slow)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    monkeypatch.setattr(outbound, "TIMEOUT_SECONDS", 0.2)
+    sender = outbound.CallbackSender(f"http://127.0.0.1:{server.server_address[1]}/")
+    with pytest.raises(outbound.DeliveryError, match="Timeout"):
+        asyncio.run(sender.send("someone", "hola"))
+    server.shutdown()
