@@ -16,8 +16,14 @@ from rasa_sdk.types import DomainDict
 from sqlalchemy.exc import SQLAlchemyError
 
 from actions.service_search import DEFAULT_LANGUAGE, clock
-from amparo.geo import countries, country_name
-from amparo.handoff import CATEGORY_OF_INTENT, case_store, lines_for, team_back_at
+from amparo.geo import countries
+from amparo.handoff import (
+    CATEGORY_OF_INTENT,
+    case_store,
+    emergency_reply,
+    lines_for,
+    team_back_at,
+)
 from amparo.language import LanguageProfile
 from amparo.settings import settings
 
@@ -43,15 +49,10 @@ class ActionEmergencyNumbers(Action):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> list[dict[str, Any]]:
-        language, country = language_of(tracker), tracker.get_slot("country")
-        if country in countries():
-            dispatcher.utter_message(
-                response="utter_emergency_country",
-                country=country_name(country, language),
-                help_lines=lines_for(country, language),
-            )
-        else:
-            dispatcher.utter_message(response="utter_emergency")
+        name, values = emergency_reply(
+            tracker.get_slot("country"), language_of(tracker)
+        )
+        dispatcher.utter_message(response=name, **values)
         return []
 
 

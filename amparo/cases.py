@@ -248,7 +248,7 @@ def make_engine(url: str) -> Engine:
     return engine
 
 
-def _aware(moment: dt.datetime | None) -> dt.datetime | None:
+def aware(moment: dt.datetime | None) -> dt.datetime | None:
     """SQLite hands datetimes back naive: they were stored in UTC."""
     if moment is not None and moment.tzinfo is None:
         return moment.replace(tzinfo=dt.timezone.utc)
@@ -356,7 +356,7 @@ class CaseStore:
             if (
                 last is not None
                 and last.status == CLOSED
-                and _aware(last.closed_at) >= now - reopen_within
+                and aware(last.closed_at) >= now - reopen_within
             ):
                 # Back in the queue for whoever is free; a new disclosure moves it
                 # to the team for it.
@@ -480,7 +480,7 @@ class CaseStore:
             key=lambda c: (
                 c.status == CLOSED,
                 URGENCY_RANK[c.urgency],
-                _aware(c.opened_at),
+                aware(c.opened_at),
             ),
         )
 
@@ -495,24 +495,16 @@ class CaseStore:
             return case
 
     def messages(self, case_id: int) -> list[CaseMessage]:
-        with self.session() as session:
-            return list(
-                session.scalars(
-                    select(CaseMessage)
-                    .where(CaseMessage.case_id == case_id)
-                    .order_by(CaseMessage.id)
-                ).all()
-            )
+        return self._of_case(CaseMessage, case_id)
 
     def notes(self, case_id: int) -> list[CaseNote]:
+        return self._of_case(CaseNote, case_id)
+
+    def _of_case(self, model, case_id: int) -> list:
+        """A case's messages or notes, oldest first."""
         with self.session() as session:
-            return list(
-                session.scalars(
-                    select(CaseNote)
-                    .where(CaseNote.case_id == case_id)
-                    .order_by(CaseNote.id)
-                ).all()
-            )
+            query = select(model).where(model.case_id == case_id).order_by(model.id)
+            return list(session.scalars(query).all())
 
     def events(self, case_id: int | None = None) -> list[CaseEvent]:
         query = select(CaseEvent).order_by(CaseEvent.id)
@@ -696,7 +688,7 @@ class CaseStore:
             if case.id in seen:
                 continue
             seen.add(case.id)
-            waiting = _aware(message.next_attempt_at)
+            waiting = aware(message.next_attempt_at)
             if waiting is None or waiting <= now:
                 due.append((message, case))
         return due
@@ -824,7 +816,7 @@ class CaseStore:
             if caseworker is None:
                 self._hasher.hash(password)  # same time as a wrong password
                 return None
-            locked = _aware(caseworker.locked_until)
+            locked = aware(caseworker.locked_until)
             if caseworker.disabled or (locked and locked > now):
                 return None
             try:
@@ -865,7 +857,7 @@ class CaseStore:
                 .join(CaseworkerSession)
                 .where(CaseworkerSession.token_hash == _token_hash(token))
             ).first()
-            if row is None or row[0].disabled or _aware(row[1].expires_at) <= now:
+            if row is None or row[0].disabled or aware(row[1].expires_at) <= now:
                 return None
             return row[0]
 

@@ -42,16 +42,20 @@ def lines_for(country: str | None, language: str) -> str:
     return help_lines(known, language)
 
 
-def emergency_text(country: str | None, language: str) -> str:
-    """The emergency reply: the country's lines when known, else every country's."""
+def emergency_reply(country: str | None, language: str) -> tuple[str, dict[str, str]]:
+    """The emergency response and its values: the country's lines when known, else
+    every country's."""
     if countries().get(country or "") is None:
-        return responses().text("utter_emergency", language)
-    return responses().text(
-        "utter_emergency_country",
-        language,
-        country=country_name(country, language),
-        help_lines=lines_for(country, language),
-    )
+        return "utter_emergency", {}
+    return "utter_emergency_country", {
+        "country": country_name(country, language),
+        "help_lines": lines_for(country, language),
+    }
+
+
+def emergency_text(country: str | None, language: str) -> str:
+    name, values = emergency_reply(country, language)
+    return responses().text(name, language, **values)
 
 
 def team_back_at(

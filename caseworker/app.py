@@ -28,6 +28,7 @@ from amparo.cases import (
     CaseMessage,
     CaseStore,
     Caseworker,
+    aware,
     utcnow,
 )
 from amparo.handoff import lines_for
@@ -76,8 +77,26 @@ def create_app(
             raise CaseError("expected a JSON object")
         return data
 
-    def notice(name: str, case: Case) -> str:
-        return responses().text(name, case.language)
+    def text_of(request: Request) -> str:
+        text = body(request).get("text")
+        if not isinstance(text, str):
+            raise CaseError("'text' must be a string")
+        return text
+
+    async def tell(
+        me: Caseworker, case_id: int, change: Callable[..., Case], notice: str, **more
+    ) -> HTTPResponse:
+        """A change to a case that the person is told about, in their language."""
+        case = await asyncio.to_thread(store.case, case_id, me, audit=False)
+        case = await asyncio.to_thread(
+            change,
+            case_id=case_id,
+            caseworker=me,
+            notice=responses().text(notice, case.language),
+            **more,
+        )
+        names = await asyncio.to_thread(store.caseworker_names)
+        return response.json({"case": case_json(case, names)})
 
     @app.get("/health")
     async def health(request: Request) -> HTTPResponse:
@@ -156,24 +175,13 @@ def create_app(
     @app.post("/api/cases/<case_id:int>/claim")
     @authenticated
     async def claim(request: Request, me: Caseworker, case_id: int) -> HTTPResponse:
-        case = await asyncio.to_thread(store.case, case_id, me, audit=False)
-        case = await asyncio.to_thread(
-            store.claim,
-            case_id=case_id,
-            caseworker=me,
-            notice=notice("utter_caseworker_joined", case),
-        )
-        names = await asyncio.to_thread(store.caseworker_names)
-        return response.json({"case": case_json(case, names)})
+        return await tell(me, case_id, store.claim, "utter_caseworker_joined")
 
     @app.post("/api/cases/<case_id:int>/messages")
     @authenticated
     async def reply(request: Request, me: Caseworker, case_id: int) -> HTTPResponse:
-        text = body(request).get("text")
-        if not isinstance(text, str):
-            raise CaseError("'text' must be a string")
         message = await asyncio.to_thread(
-            store.reply, case_id=case_id, caseworker=me, text=text
+            store.reply, case_id=case_id, caseworker=me, text=text_of(request)
         )
         names = await asyncio.to_thread(store.caseworker_names)
         return response.json({"message": message_json(message, names)}, status=201)
@@ -191,11 +199,8 @@ def create_app(
     @app.post("/api/cases/<case_id:int>/notes")
     @authenticated
     async def note(request: Request, me: Caseworker, case_id: int) -> HTTPResponse:
-        text = body(request).get("text")
-        if not isinstance(text, str):
-            raise CaseError("'text' must be a string")
         added = await asyncio.to_thread(
-            store.add_note, case_id=case_id, caseworker=me, text=text
+            store.add_note, case_id=case_id, caseworker=me, text=text_of(request)
         )
         return response.json({"note": {"id": added.id, "text": added.text}}, status=201)
 
@@ -206,17 +211,14 @@ def create_app(
         to_username, to_team = data.get("caseworker"), data.get("team")
         if not all(v is None or isinstance(v, str) for v in (to_username, to_team)):
             raise CaseError("'caseworker' and 'team' are names")
-        case = await asyncio.to_thread(store.case, case_id, me, audit=False)
-        case = await asyncio.to_thread(
+        return await tell(
+            me,
+            case_id,
             store.transfer,
-            case_id=case_id,
-            caseworker=me,
+            "utter_caseworker_transferred",
             to_username=to_username,
             to_team=to_team,
-            notice=notice("utter_caseworker_transferred", case),
         )
-        names = await asyncio.to_thread(store.caseworker_names)
-        return response.json({"case": case_json(case, names)})
 
     @app.post("/api/cases/<case_id:int>/close")
     @authenticated
@@ -224,29 +226,14 @@ def create_app(
         outcome = body(request).get("outcome")
         if not isinstance(outcome, str):
             raise CaseError(f"'outcome' is one of: {', '.join(OUTCOMES)}")
-        case = await asyncio.to_thread(store.case, case_id, me, audit=False)
-        case = await asyncio.to_thread(
-            store.close,
-            case_id=case_id,
-            caseworker=me,
-            outcome=outcome,
-            notice=notice("utter_handoff_closed", case),
+        return await tell(
+            me, case_id, store.close, "utter_handoff_closed", outcome=outcome
         )
-        names = await asyncio.to_thread(store.caseworker_names)
-        return response.json({"case": case_json(case, names)})
 
     @app.post("/api/cases/<case_id:int>/reopen")
     @authenticated
     async def reopen(request: Request, me: Caseworker, case_id: int) -> HTTPResponse:
-        case = await asyncio.to_thread(store.case, case_id, me, audit=False)
-        case = await asyncio.to_thread(
-            store.reopen,
-            case_id=case_id,
-            caseworker=me,
-            notice=notice("utter_caseworker_joined", case),
-        )
-        names = await asyncio.to_thread(store.caseworker_names)
-        return response.json({"case": case_json(case, names)})
+        return await tell(me, case_id, store.reopen, "utter_caseworker_joined")
 
     @app.get("/api/audit")
     @authenticated
@@ -338,17 +325,10 @@ async def remind_forever(store: CaseStore, config: Settings) -> None:
 
 
 def iso(moment: dt.datetime | None) -> str | None:
-    if moment is None:
-        return None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=dt.timezone.utc)
-    return moment.isoformat(timespec="seconds")
+    return None if moment is None else aware(moment).isoformat(timespec="seconds")
 
 
 def case_json(case: Case, names: dict[int, str]) -> dict:
-    opened = case.opened_at
-    if opened.tzinfo is None:
-        opened = opened.replace(tzinfo=dt.timezone.utc)
     return {
         "id": case.id,
         "person": case.person,
@@ -362,7 +342,7 @@ def case_json(case: Case, names: dict[int, str]) -> dict:
         "status": case.status,
         "assignee": names.get(case.assignee_id),
         "opened_at": iso(case.opened_at),
-        "waiting_seconds": int((utcnow() - opened).total_seconds()),
+        "waiting_seconds": int((utcnow() - aware(case.opened_at)).total_seconds()),
         "claimed_at": iso(case.claimed_at),
         "closed_at": iso(case.closed_at),
         "outcome": case.outcome,

@@ -87,11 +87,18 @@ def case_text(text: str) -> str:
     bare choice."""
     text = (text or "").strip()
     if text.startswith(PIN_PAYLOAD):
-        try:
-            pin = parse_coordinates(json.loads(text[len(PIN_PAYLOAD) :])["location"])
-        except (ValueError, KeyError, TypeError):
-            pin = None
+        pin = shared_pin(text)
         return f"📍 {pin[0]:.2f}, {pin[1]:.2f}" if pin else "📍"
     if text.startswith("/"):
         return text[1:].split("{", 1)[0]
     return text
+
+
+def shared_pin(text: str) -> tuple[float, float] | None:
+    """The position in a location pin payload (``/share_location{"location": ...}``),
+    or None when it has none that makes sense."""
+    try:
+        data = json.loads(text[len(PIN_PAYLOAD) :])
+    except ValueError:
+        return None
+    return parse_coordinates(data.get("location")) if isinstance(data, dict) else None

@@ -5,19 +5,15 @@ use to prove that a failed delivery is retried."""
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Awaitable, Callable
 from typing import Any
 
-from rasa.core.channels.channel import OutputChannel, UserMessage
+from rasa.core.channels.channel import OutputChannel
 from sanic import response
 from sanic.response import HTTPResponse
 
 from amparo.settings import settings
 from channels.outbound import CallbackSender
 from channels.rest import RestInput
-
-logger = logging.getLogger(__name__)
 
 
 class CallbackOutput(OutputChannel):
@@ -53,23 +49,8 @@ class CallbackInput(RestInput):
             raise ValueError("the callback channel needs AMPARO_CALLBACK_URL")
         return cls()
 
-    async def answer(
-        self,
-        on_new_message: Callable[[UserMessage], Awaitable[Any]],
-        sender: str,
-        text: str,
-        metadata: dict,
-    ) -> HTTPResponse:
-        output = CallbackOutput(CallbackSender(settings().callback_url))
-        try:
-            await self.route(
-                on_new_message,
-                sender=sender,
-                text=text,
-                output=output,
-                metadata=metadata,
-            )
-        except Exception:
-            logger.exception("callback: the message could not be handled")
-            return response.json({"error": "temporarily unavailable"}, status=503)
+    def output_channel(self) -> OutputChannel:
+        return CallbackOutput(CallbackSender(settings().callback_url))
+
+    async def handled(self, sender: str, output: OutputChannel) -> HTTPResponse:
         return response.json({"status": "received"})

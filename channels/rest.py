@@ -16,14 +16,18 @@ import re
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from rasa.core.channels.channel import CollectingOutputChannel, UserMessage
+from rasa.core.channels.channel import (
+    CollectingOutputChannel,
+    OutputChannel,
+    UserMessage,
+)
 from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
-from amparo.geo import parse_coordinates, pin_text
+from amparo.geo import pin_text
 from amparo.handoff import case_store
-from channels.base import PIN_PAYLOAD, AmparoInput
+from channels.base import PIN_PAYLOAD, AmparoInput, shared_pin
 
 logger = logging.getLogger(__name__)
 
@@ -83,20 +87,26 @@ class RestInput(AmparoInput):
         text: str,
         metadata: dict,
     ) -> HTTPResponse:
-        """The bot's replies, then anything from the team not yet fetched."""
-        collector = CollectingOutputChannel()
+        output = self.output_channel()
         try:
             await self.route(
                 on_new_message,
                 sender=sender,
                 text=text,
-                output=collector,
+                output=output,
                 metadata=metadata,
             )
         except Exception:
             # Neither stored nor answered: the client may send it again.
             logger.exception("%s: the message could not be handled", self.name())
             return response.json({"error": "temporarily unavailable"}, status=503)
+        return await self.handled(sender, output)
+
+    def output_channel(self) -> OutputChannel:
+        return CollectingOutputChannel()
+
+    async def handled(self, sender: str, output: OutputChannel) -> HTTPResponse:
+        """The bot's replies, then anything from the team not yet fetched."""
         try:
             team = await asyncio.to_thread(
                 case_store().pick_up, sender, channel=self.name()
@@ -104,7 +114,7 @@ class RestInput(AmparoInput):
         except Exception:  # handled already; the next poll brings these
             logger.exception("%s: team messages not picked up", self.name())
             team = []
-        return response.json(collector.messages + team_messages(sender, team))
+        return response.json(output.messages + team_messages(sender, team))
 
     def add_routes(self, blueprint: Blueprint) -> None:
         """GET /: a health check here; the web chat serves its page instead."""
@@ -144,10 +154,7 @@ def coarse_pin(text: str) -> str:
     client sent: the exact position never reaches the bot or its store."""
     if not text.startswith(PIN_PAYLOAD):
         return text
-    try:
-        pin = parse_coordinates(json.loads(text[len(PIN_PAYLOAD) :]).get("location"))
-    except (ValueError, AttributeError):
-        pin = None
+    pin = shared_pin(text)
     if pin is None:
         return PIN_PAYLOAD  # no usable position: the bot asks where they are
     return PIN_PAYLOAD + json.dumps({"location": pin_text(*pin)})
