@@ -18,7 +18,8 @@ export PYTHONWARNINGS := ignore::DeprecationWarning
 TRAIN_INPUTS := config.yml $(shell find bot data/nlu -type f -name '*.yml' 2>/dev/null)
 TRAIN_DATA   := data/nlu bot/rules bot/stories
 
-.PHONY: help run test train shell validate bench lint lock clean import-hxl account
+.PHONY: help run test train shell validate bench lint lock clean import-hxl account \
+  keys telegram-webhook
 
 help:
 	@echo "make run      install, train if needed, start the bot and the local chat"
@@ -27,6 +28,8 @@ help:
 	@echo "make bench    benchmarks (tables for the README)"
 	@echo "make import-hxl CSV=file   convert a partner's HXL service list to the catalog"
 	@echo "make account NAME=ana TEAMS=\"gbv general\" [SUPERVISOR=1]   a caseworker account"
+	@echo "make keys     fresh AMPARO_ID_KEY and AMPARO_DATA_KEYS for the phone channels"
+	@echo "make telegram-webhook URL=https://…/webhooks/telegram/webhook"
 	@echo "make train | validate | lint | lock | clean"
 
 $(BIN)/.installed: requirements.lock scripts/find-python310
@@ -74,6 +77,15 @@ account: $(BIN)/.installed
 	@test -n "$(NAME)" || { echo 'usage: make account NAME=ana TEAMS="gbv general" [SUPERVISOR=1]'; exit 2; }
 	$(BIN)/python -m caseworker.accounts create "$(NAME)" $(foreach t,$(TEAMS),--team $(t)) \
 	  $(if $(SUPERVISOR),--supervisor)
+
+# Secrets for the phone channels' pseudonyms and encrypted addresses (README, "Phone
+# channels"): print them once, keep them in the deployment's environment.
+keys: $(BIN)/.installed
+	@$(BIN)/python -m amparo.contacts
+
+telegram-webhook: $(BIN)/.installed
+	@test -n "$(URL)" || { echo "usage: make telegram-webhook URL=https://host/webhooks/telegram/webhook"; exit 2; }
+	$(BIN)/python -m channels.telegram set-webhook "$(URL)"
 
 lint: $(BIN)/.installed
 	$(BIN)/ruff check .

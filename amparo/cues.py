@@ -14,15 +14,17 @@ CUES_DIR = Path(__file__).with_name("data") / "cues"
 # When a message carries cues of several categories, the first one here decides: the
 # ones whose reply must start with emergency and crisis numbers come first.
 CATEGORIES = ("danger", "self_harm", "child_at_risk", "trafficking", "violence")
+# Not a disclosure: the words a request for a person has (see asks_for_person).
+PERSON = "person"
 
 
 @cache
 def lexicon(directory: Path = CUES_DIR) -> dict[str, tuple[str, ...]]:
     """Category → cue phrases of every language."""
-    found: dict[str, list[str]] = {category: [] for category in CATEGORIES}
+    found: dict[str, list[str]] = {c: [] for c in (*CATEGORIES, PERSON)}
     for path in sorted(directory.glob("*.yml")):
         data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-        unknown = set(data) - set(CATEGORIES)
+        unknown = set(data) - set(found)
         if unknown:
             raise ValueError(f"{path}: unknown cue categories {sorted(unknown)}")
         for category, phrases in data.items():
@@ -43,3 +45,11 @@ def disclosure_in(text: str) -> str | None:
         if any(has_phrase(line, cue) for cue in lexicon()[category]):
             return category
     return None
+
+
+def asks_for_person(text: str) -> bool:
+    """Whether the message names a person to talk to ("quiero hablar con alguien",
+    "call me", "atendente"): a request for a person must, a request for help need
+    not ("necesito ayuda porfa")."""
+    line = word_line(text)
+    return any(has_phrase(line, word) for word in lexicon()[PERSON])

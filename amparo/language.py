@@ -22,7 +22,7 @@ import re
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from functools import cached_property
+from functools import cache, cached_property
 from pathlib import Path
 
 import wordfreq
@@ -305,6 +305,27 @@ class LanguageIdentifier:
         if code not in self.profiles and top.value >= MIN_FOREIGN_CONFIDENCE:
             return code
         return None
+
+
+@cache
+def _calling_codes(directory: Path = PROFILES_DIR) -> tuple[str, ...]:
+    codes = {
+        str(code)
+        for path in directory.glob("*.yml")
+        for code in (yaml.safe_load(path.read_text(encoding="utf-8")) or {}).get(
+            "calling_codes"
+        )
+        or []
+    }
+    return tuple(sorted(codes, key=len, reverse=True))
+
+
+def calling_code(number: str) -> str | None:
+    """The calling code a phone number starts with, among those the language profiles
+    know ("+573001234567" → "57"): a weak language hint that tells nothing more of the
+    number. None for other countries."""
+    digits = number.removeprefix("whatsapp:").lstrip("+")
+    return next((code for code in _calling_codes() if digits.startswith(code)), None)
 
 
 def decide(

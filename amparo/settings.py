@@ -29,6 +29,24 @@ class Settings:
     reopen_hours: float = 72.0
     # The callback channel posts replies here (channels/callback.py).
     callback_url: str = ""
+    # The address the world reaches this server at (behind a proxy, the proxy's):
+    # Twilio signs the URL it called, so the check must use the same one.
+    public_url: str = ""
+    # Pseudonyms and addresses on the phone channels (amparo/contacts.py): the HMAC key
+    # of conversation ids, and the Fernet keys the addresses are encrypted with (the
+    # first encrypts; older ones still decrypt).
+    id_key: str = ""
+    data_keys: tuple[str, ...] = ()
+    # WhatsApp and SMS through Twilio (channels/twilio.py).
+    twilio_account_sid: str = ""
+    twilio_auth_token: str = ""
+    twilio_sms_from: str = ""
+    twilio_whatsapp_from: str = ""
+    twilio_api_url: str = "https://api.twilio.com"
+    # Telegram (channels/telegram.py).
+    telegram_token: str = ""
+    telegram_secret: str = ""
+    telegram_api_url: str = "https://api.telegram.org"
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> Settings:
@@ -57,6 +75,25 @@ class Settings:
             ),
             reopen_hours=_number(env, "AMPARO_REOPEN_HOURS", cls.reopen_hours, 24 * 90),
             callback_url=env.get("AMPARO_CALLBACK_URL", ""),
+            public_url=env.get("AMPARO_PUBLIC_URL", "").rstrip("/"),
+            id_key=env.get("AMPARO_ID_KEY", ""),
+            data_keys=tuple(
+                k.strip()
+                for k in env.get("AMPARO_DATA_KEYS", "").split(",")
+                if k.strip()
+            ),
+            twilio_account_sid=env.get("TWILIO_ACCOUNT_SID", ""),
+            twilio_auth_token=env.get("TWILIO_AUTH_TOKEN", ""),
+            twilio_sms_from=env.get("TWILIO_SMS_FROM", ""),
+            twilio_whatsapp_from=env.get("TWILIO_WHATSAPP_FROM", ""),
+            twilio_api_url=(env.get("TWILIO_API_URL") or cls.twilio_api_url).rstrip(
+                "/"
+            ),
+            telegram_token=env.get("TELEGRAM_BOT_TOKEN", ""),
+            telegram_secret=env.get("TELEGRAM_WEBHOOK_SECRET", ""),
+            telegram_api_url=(
+                env.get("TELEGRAM_API_URL") or cls.telegram_api_url
+            ).rstrip("/"),
         )
 
 

@@ -12,20 +12,40 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import weakref
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from rasa.core.channels.channel import InputChannel, OutputChannel, UserMessage
+from sanic import Blueprint, response
+from sanic.request import Request
+from sanic.response import HTTPResponse
 
 from amparo.cases import QUEUED, Case, NotFound
+from amparo.contacts import Keys, contacts
 from amparo.cues import disclosure_in
-from amparo.geo import parse_coordinates
+from amparo.geo import parse_coordinates, pin_text
 from amparo.handoff import case_store, emergency_text
+from amparo.settings import settings
+from channels.outbound import DeliveryError, Sender, missing
+from channels.render import PIN_PAYLOAD, Menu, choice, is_choice
 
 logger = logging.getLogger(__name__)
 
-PIN_PAYLOAD = "/share_location"
 URGENT = {"danger", "self_harm"}
+# Per person, while a turn on a channel with menus runs (weak: gone when unused).
+_turn_locks: weakref.WeakValueDictionary[str, asyncio.Lock] = (
+    weakref.WeakValueDictionary()
+)
+# Twilio gives up on a webhook after 15 s, Telegram resends an unanswered update: the
+# channel answers by then and the bot finishes the turn in the background.
+ANSWER_WITHIN_SECONDS = 8
+SEND_ATTEMPTS = 3
+# A delivery that fails this often is acknowledged anyway: no endless redelivery.
+MAX_ATTEMPTS = 3
+# Sent to the bot for a photo, voice note, sticker...: answered kindly in the person's
+# language (bot/domain/basics.yml).
+MEDIA_PAYLOAD = "/send_media"
 
 
 class AmparoInput(InputChannel):
@@ -42,7 +62,30 @@ class AmparoInput(InputChannel):
     ) -> bool:
         """Hands the message to the person's open case or to the bot. True when it went
         to a case. Raises when it could be neither stored nor handled, so the channel
-        can refuse it (and the sender retry) instead of losing it."""
+        can refuse it (and the sender retry) instead of losing it.
+
+        On channels without buttons (``output.menu``), a number reply means that
+        choice of the last menu, and this turn's choices become the menu."""
+        menu: Menu | None = getattr(output, "menu", None)
+        if menu is None:
+            return await self._route(on_new_message, sender, text, output, metadata)
+        # One turn at a time per person here, so "2" reads the menu of the turn
+        # before it, not of one still running.
+        lock = _turn_locks.setdefault(sender, asyncio.Lock())
+        async with lock:
+            to_case = await self._route(
+                on_new_message, sender, text, output, metadata, menu
+            )
+            try:
+                offered = Menu().offered() if to_case else menu.offered()
+                await asyncio.to_thread(
+                    contacts().set_menu, sender, self.name(), offered
+                )
+            except Exception:  # handled already: only the next number is affected
+                logger.exception("%s: the menu was not kept", self.name())
+        return to_case
+
+    async def _route(self, on_new_message, sender, text, output, metadata, menu=None):
         case = await asyncio.to_thread(case_store().open_case_of, sender)
         if case is not None:
             try:
@@ -50,6 +93,9 @@ class AmparoInput(InputChannel):
                 return True
             except NotFound:  # closed a moment ago: the bot answers again
                 pass
+        if menu is not None and is_choice(text):
+            offered = await asyncio.to_thread(contacts().menu, sender)
+            text = choice(text, offered, typed=getattr(output, "numbered", True))
         await on_new_message(
             UserMessage(
                 text, output, sender, input_channel=self.name(), metadata=metadata
@@ -81,6 +127,185 @@ class AmparoInput(InputChannel):
                 )
 
 
+class PhoneInput(AmparoInput):
+    """Base of the channels a phone platform calls (Twilio, Telegram): every delivery
+    is taken once (a repeated id gets no second reply), the person's address becomes
+    a pseudonymous conversation id (amparo.contacts), and the platform gets its answer
+    within :data:`ANSWER_WITHIN_SECONDS` whatever the bot is doing."""
+
+    def __init__(self) -> None:
+        self._turns: set[asyncio.Task] = set()
+        self._failures: dict[str, int] = {}
+        self.config = settings()
+        unset = missing(self.config, self.name())
+        self.ready = not unset
+        if self.ready:
+            Keys.of(self.config)  # no phone channel without its keys: say so now
+            self.sender = self.make_sender()
+        else:
+            logger.info("%s is off: it needs %s", self.name(), ", ".join(unset))
+
+    @classmethod
+    def from_credentials(cls, credentials: dict | None) -> PhoneInput:
+        return cls()  # settings come from the environment (amparo/settings.py)
+
+    def make_sender(self) -> Sender:
+        raise NotImplementedError
+
+    def output_for(self) -> PhoneOutput:
+        raise NotImplementedError
+
+    async def receive(
+        self,
+        request: Request,
+        on_new_message: Callable[[UserMessage], Awaitable[Any]],
+    ) -> HTTPResponse:
+        """Checks, parses and :meth:`take` s one webhook request."""
+        raise NotImplementedError
+
+    def blueprint(
+        self, on_new_message: Callable[[UserMessage], Awaitable[Any]]
+    ) -> Blueprint:
+        blueprint = Blueprint(f"{self.name()}_webhook", __name__)
+
+        @blueprint.route("/", methods=["GET"])
+        async def health(request: Request) -> HTTPResponse:
+            return response.json({"status": "ok" if self.ready else "off"})
+
+        @blueprint.route("/webhook", methods=["POST"])
+        async def webhook(request: Request) -> HTTPResponse:
+            if not self.ready:
+                return response.json({"error": "not configured"}, status=503)
+            return await self.receive(request, on_new_message)
+
+        return blueprint
+
+    async def take(
+        self,
+        on_new_message: Callable[[UserMessage], Awaitable[Any]],
+        *,
+        delivery_id: str,
+        address: str,
+        text: str,
+        metadata: dict | None = None,
+    ) -> HTTPResponse | None:
+        """Handles one delivery; None when done or still going on in the background
+        (the platform is told "received"), a 503 when it could not be handled at all
+        (the platform may deliver it again, and it will be taken then)."""
+        unavailable = response.json({"error": "temporarily unavailable"}, status=503)
+        try:
+            first = await asyncio.to_thread(
+                contacts().first_delivery, self.name(), delivery_id
+            )
+        except Exception:  # the database away for a moment: let the channel retry
+            logger.exception("%s: a delivery could not be recorded", self.name())
+            return unavailable
+        if not first:
+            return None
+        task = self.in_background(
+            self._take(on_new_message, delivery_id, address, text, metadata)
+        )
+        try:
+            await asyncio.wait_for(asyncio.shield(task), ANSWER_WITHIN_SECONDS)
+        except asyncio.TimeoutError:
+            logger.warning("%s: a slow turn goes on in the background", self.name())
+        except Exception:  # logged by _finished
+            return self._refuse(delivery_id, unavailable)
+        return None
+
+    def _refuse(
+        self, delivery_id: str, unavailable: HTTPResponse
+    ) -> HTTPResponse | None:
+        """A 503 so the platform delivers it again, but not forever: after
+        :data:`MAX_ATTEMPTS` failures of the same delivery it is acknowledged."""
+        if len(self._failures) > 10_000:
+            self._failures.clear()
+        failures = self._failures[delivery_id] = self._failures.get(delivery_id, 0) + 1
+        if failures < MAX_ATTEMPTS:
+            return unavailable
+        logger.error("%s: a delivery failed %d times; given up", self.name(), failures)
+        return None
+
+    def in_background(self, work: Awaitable[Any]) -> asyncio.Task:
+        """Runs ``work`` without holding up the answer to the platform (kept until
+        done, its failure logged)."""
+        task = asyncio.ensure_future(work)
+        self._turns.add(task)
+        task.add_done_callback(self._finished)
+        return task
+
+    def _finished(self, task: asyncio.Task) -> None:
+        self._turns.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            logger.error(
+                "%s: a message could not be handled",
+                self.name(),
+                exc_info=task.exception(),
+            )
+
+    async def _take(self, on_new_message, delivery_id, address, text, metadata):
+        try:
+            sender = await asyncio.to_thread(
+                contacts().conversation, self.name(), address
+            )
+            await self.route(
+                on_new_message,
+                sender=sender,
+                text=text,
+                output=self.output_for(),
+                metadata=metadata,
+            )
+        except BaseException:
+            await asyncio.to_thread(
+                contacts().forget_delivery, self.name(), delivery_id
+            )
+            raise
+
+
+class PhoneOutput(OutputChannel):
+    """The bot's replies on a phone channel, through the same senders the caseworker
+    desk uses (channels/outbound.py). ``numbered``: choices as a numbered list (SMS,
+    WhatsApp); otherwise buttons (Telegram)."""
+
+    def __init__(self, channel: str, sender: Sender, *, numbered: bool):
+        self.channel, self.sender, self.numbered = channel, sender, numbered
+        self.menu = Menu()
+
+    def name(self) -> str:  # type: ignore[override]
+        return self.channel
+
+    async def send_text_message(
+        self, recipient_id: str, text: str, **kwargs: Any
+    ) -> None:
+        await self._send(recipient_id, text, None)
+
+    async def send_text_with_buttons(
+        self, recipient_id: str, text: str, buttons: list[dict], **kwargs: Any
+    ) -> None:
+        if self.numbered:
+            await self._send(recipient_id, self.menu.numbered(text, buttons), None)
+        else:
+            await self._send(recipient_id, text, self.menu.keyed(buttons))
+
+    async def _send(self, recipient_id: str, text: str, buttons) -> None:
+        """A few tries, then the reply is given up (logged without the address): a
+        turn is never replayed, so a reply is never sent twice by a redelivery."""
+        for attempt in range(1, SEND_ATTEMPTS + 1):
+            try:
+                await self.sender.send(recipient_id, text, buttons)
+                return
+            except DeliveryError as problem:
+                if attempt == SEND_ATTEMPTS:
+                    logger.error(
+                        "%s: a reply to %s was not delivered: %s",
+                        self.channel,
+                        recipient_id,
+                        problem,
+                    )
+                    return
+                await asyncio.sleep(0.5 * attempt)
+
+
 def case_text(text: str) -> str:
     """A message as a caseworker reads it: a shared location as a rounded pin (about
     1 km: enough to send help nearby, not a doorstep), other button payloads as the
@@ -89,6 +314,8 @@ def case_text(text: str) -> str:
     if text.startswith(PIN_PAYLOAD):
         pin = shared_pin(text)
         return f"📍 {pin[0]:.2f}, {pin[1]:.2f}" if pin else "📍"
+    if text == MEDIA_PAYLOAD:
+        return "📎"
     if text.startswith("/"):
         return text[1:].split("{", 1)[0]
     return text
@@ -102,3 +329,19 @@ def shared_pin(text: str) -> tuple[float, float] | None:
     except ValueError:
         return None
     return parse_coordinates(data.get("location")) if isinstance(data, dict) else None
+
+
+def coarse_pin(text: str) -> str:
+    """A location pin payload with its coordinates rounded to about 100 m, whatever the
+    client sent: the exact position never reaches the bot or its store."""
+    if not text.startswith(PIN_PAYLOAD):
+        return text
+    pin = shared_pin(text)
+    if pin is None:
+        return PIN_PAYLOAD  # no usable position: the bot asks where they are
+    return PIN_PAYLOAD + json.dumps({"location": pin_text(*pin)})
+
+
+def pin_payload(latitude: object, longitude: object) -> str:
+    """The payload for a position a platform sent, rounded (:func:`coarse_pin`)."""
+    return coarse_pin(PIN_PAYLOAD + json.dumps({"location": f"{latitude},{longitude}"}))

@@ -49,7 +49,7 @@ class CallbackInput(RestInput):
             raise ValueError("the callback channel needs AMPARO_CALLBACK_URL")
         return cls()
 
-    def output_channel(self) -> OutputChannel:
+    def output_channel(self, body: Any = None) -> OutputChannel:
         return CallbackOutput(CallbackSender(settings().callback_url))
 
     async def handled(self, sender: str, output: OutputChannel) -> HTTPResponse:

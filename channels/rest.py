@@ -10,7 +10,6 @@ Answer: the bot's replies, then anything from the team (``"from": "team"``).
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import re
 from collections.abc import Awaitable, Callable
@@ -25,9 +24,8 @@ from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
-from amparo.geo import pin_text
 from amparo.handoff import case_store
-from channels.base import PIN_PAYLOAD, AmparoInput, shared_pin
+from channels.base import AmparoInput, coarse_pin
 
 logger = logging.getLogger(__name__)
 
@@ -58,7 +56,13 @@ class RestInput(AmparoInput):
                 sender, text, metadata = parse_request(request.json)
             except ValueError as problem:
                 return response.json({"error": str(problem)}, status=400)
-            return await self.answer(on_new_message, sender, text, metadata)
+            return await self.answer(
+                on_new_message,
+                sender,
+                text,
+                metadata,
+                self.output_channel(request.json),
+            )
 
         if self.polled:
 
@@ -86,8 +90,8 @@ class RestInput(AmparoInput):
         sender: str,
         text: str,
         metadata: dict,
+        output: OutputChannel,
     ) -> HTTPResponse:
-        output = self.output_channel()
         try:
             await self.route(
                 on_new_message,
@@ -102,7 +106,9 @@ class RestInput(AmparoInput):
             return response.json({"error": "temporarily unavailable"}, status=503)
         return await self.handled(sender, output)
 
-    def output_channel(self) -> OutputChannel:
+    def output_channel(self, body: Any = None) -> OutputChannel:
+        """Where this request's replies go (``body``: the request, for channels that
+        render them differently on demand)."""
         return CollectingOutputChannel()
 
     async def handled(self, sender: str, output: OutputChannel) -> HTTPResponse:
@@ -147,14 +153,3 @@ def parse_request(body: Any) -> tuple[str, str, dict[str, str]]:
         if isinstance(raw, dict) and isinstance(raw.get(key), str)
     }
     return sender, coarse_pin(text[:MAX_MESSAGE_CHARS]), metadata
-
-
-def coarse_pin(text: str) -> str:
-    """A location pin payload with its coordinates rounded to about 100 m, whatever the
-    client sent: the exact position never reaches the bot or its store."""
-    if not text.startswith(PIN_PAYLOAD):
-        return text
-    pin = shared_pin(text)
-    if pin is None:
-        return PIN_PAYLOAD  # no usable position: the bot asks where they are
-    return PIN_PAYLOAD + json.dumps({"location": pin_text(*pin)})

@@ -38,6 +38,9 @@ echo "Starting the bot (logs in var/rasa.log, var/actions.log and var/desk.log).
   --pids "${pids[@]}" \
   --warm-up "http://127.0.0.1:$ACTIONS_PORT" || exit 1
 ready=$(awk -v a="$started" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }')
+# on/off of a phone channel: all of its settings are in the environment.
+state() { for v in "$@"; do [ -n "${!v:-}" ] || { echo "off"; return; }; done; echo "on"; }
+twilio=(TWILIO_ACCOUNT_SID TWILIO_AUTH_TOKEN AMPARO_ID_KEY AMPARO_DATA_KEYS)
 
 cat <<MSG
 
@@ -46,6 +49,10 @@ cat <<MSG
   REST channel (scripts):   POST http://127.0.0.1:$RASA_PORT/webhooks/rest/webhook
                             {"sender": "any-id", "message": "hola"}
   In the terminal:          make shell
+  Phone channels (README "Phone channels"), behind your public https address:
+    WhatsApp  /webhooks/whatsapp/webhook  $(state "${twilio[@]}" TWILIO_WHATSAPP_FROM)
+    SMS       /webhooks/sms/webhook       $(state "${twilio[@]}" TWILIO_SMS_FROM)
+    Telegram  /webhooks/telegram/webhook  $(state TELEGRAM_BOT_TOKEN TELEGRAM_WEBHOOK_SECRET AMPARO_ID_KEY AMPARO_DATA_KEYS)
   Caseworker desk (API):    http://127.0.0.1:$DESK_PORT/api  (README: "Caseworkers")
                             first account: make account NAME=ana TEAMS="gbv general"
 

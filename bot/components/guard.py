@@ -15,13 +15,14 @@ from rasa.shared.nlu.constants import (
 )
 from rasa.shared.nlu.training_data.message import Message
 
-from amparo.cues import disclosure_in
+from amparo.cues import asks_for_person, disclosure_in
 from amparo.text import has_words
 from bot.components import ConfiguredComponent
 from bot.components.language import LANGUAGE_GUESS, PAYLOAD_PREFIX
 
 UNREADABLE = "unreadable"
 UNSUPPORTED_LANGUAGE = "unsupported_language"
+REQUEST_HUMAN, ASK_HELP = "request_human", "ask_help"
 # The intent of each disclosure category (amparo/cues.py). A message the model reads
 # as a disclosure keeps that reading, unless it is confidently in a language we do not
 # read and the reading is not danger (see InputGuard); one with a cue gets the cue's
@@ -47,8 +48,10 @@ class InputGuard(ConfiguredComponent):
 
     Empty, emoji-only or punctuation-only messages become ``unreadable``; a message
     with a disclosure cue becomes that disclosure whatever else it asks for ("me estan
-    siguiendo y necesito un albergue" is ``emergency``); a message that is confidently
-    in a language we do not answer in, with no cue, becomes ``unsupported_language``.
+    siguiendo y necesito un albergue" is ``emergency``); ``request_human`` without a
+    word for a person ("necesito ayuda porfa") becomes ``ask_help``; a message that is
+    confidently in a language we do not answer in, with no cue, becomes
+    ``unsupported_language``.
     """
 
     @staticmethod
@@ -67,6 +70,9 @@ class InputGuard(ConfiguredComponent):
                 _override_intent(message, UNREADABLE)
             elif intent not in disclosures and category:
                 _override_intent(message, DISCLOSURE_INTENTS[category])
+            elif intent == REQUEST_HUMAN and not asks_for_person(text):
+                # Opening a case needs a request for a person, not any plea for help.
+                _override_intent(message, ASK_HELP)
             elif (
                 not category
                 and intent not in NUMBERS_FIRST

@@ -40,7 +40,9 @@ class LanguageIdentification(ConfiguredComponent):
         for message in messages:
             text = message.get(TEXT) or ""
             if text.startswith(PAYLOAD_PREFIX):
-                continue
+                # A button or a command (Telegram's /start) says nothing of the
+                # language, but the channel's hint may ("language_code").
+                text = ""
             guess = self._identifier.guess(text, message.get("metadata"))
             message.set(LANGUAGE_GUESS, guess.as_dict(), add_to_output=True)
         return messages

@@ -81,12 +81,13 @@ def language_events(
         guess = replace(guess, explicit=None)
     # Typed text was checked for an explicit request, negations included ("no hablo
     # ingles" is not one); the model's language entity only counts for menu payloads,
-    # which carry no evidence of their own.
-    chosen = _chosen_language(message.parse_data) if guess is None else None
+    # which carry no evidence of their own (at most the channel's hint).
+    wordless = guess is None or guess.word_count == 0
+    chosen = _chosen_language(message.parse_data) if wordless else None
     if chosen in supported:
         guess = replace(guess or LanguageGuess({chosen: 1.0}), explicit=chosen)
     current = tracker.get_slot(LANGUAGE_SLOT)
-    if guess is None and current:
+    if wordless and current and not (guess and guess.explicit):
         return []
     # Place names are not evidence: "San José" in a Portuguese conversation stays
     # Portuguese. An explicit request still counts.

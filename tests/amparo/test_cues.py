@@ -1,6 +1,6 @@
 import pytest
 
-from amparo.cues import CATEGORIES, disclosure_in, lexicon
+from amparo.cues import CATEGORIES, PERSON, asks_for_person, disclosure_in, lexicon
 
 
 @pytest.mark.parametrize(
@@ -49,7 +49,7 @@ def test_everyday_look_alikes_are_not_disclosures(text):
 
 def test_every_category_has_cues_and_every_cue_is_a_phrase():
     cues = lexicon()
-    assert set(cues) == set(CATEGORIES)
+    assert set(cues) == {*CATEGORIES, PERSON}
     for category, phrases in cues.items():
         assert phrases, category
         assert all(p == p.strip() and p for p in phrases)
@@ -62,3 +62,22 @@ def test_a_bad_cue_file_is_refused(tmp_path):
     (tmp_path / "xx.yml").write_text("gossip: [hola]\n")
     with pytest.raises(ValueError, match="unknown cue categories"):
         lexicon(tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("text", "asks"),
+    [
+        ("quiero hablar con una persona", True),
+        ("pasame con alguien porfa", True),
+        ("me pueden llamar", True),
+        ("can i talk to someone", True),
+        ("i want a human", True),
+        ("quero falar com um atendente", True),
+        ("necesito ayuda porfa", False),
+        ("i need help please", False),
+        ("preciso de ajuda por favor", False),
+        ("ayudaaa", False),
+    ],
+)
+def test_a_request_for_a_person_names_one(text, asks):
+    assert asks_for_person(text) is asks

@@ -36,10 +36,15 @@ def test_identification_adds_the_evidence_to_the_output(identification):
     assert LANGUAGE_GUESS in message.as_dict(only_output_properties=True)
 
 
-def test_identification_leaves_button_payloads_alone(identification):
+def test_a_button_payload_is_no_evidence_but_keeps_the_channel_hint(identification):
     message = classified('/find_service{"service_type": "shelter"}', "find_service")
     identification.process([message])
-    assert message.get(LANGUAGE_GUESS) is None
+    guess = message.get(LANGUAGE_GUESS)
+    assert guess["word_count"] == 0 and guess["hint"] is None
+    assert len(set(guess["scores"].values())) == 1  # no language favoured
+    start = classified("/greet", metadata={"language_code": "pt-BR"})  # Telegram
+    identification.process([start])
+    assert start.get(LANGUAGE_GUESS)["hint"] == "pt"
 
 
 @pytest.mark.parametrize("text", ["", "   ", "😀🙏", "?!?!", "x" * 10_000])
@@ -110,3 +115,18 @@ def test_the_model_reading_of_a_disclosure_is_kept(identification):
     message = classified("me quieren matar si no pago la deuda", "disclose_trafficking")
     InputGuard({}).process(identification.process([message]))
     assert message.get(INTENT)["name"] == "disclose_trafficking"
+
+
+@pytest.mark.parametrize(
+    ("text", "read_as"),
+    [
+        ("necesito ayuda porfa", "ask_help"),
+        ("preciso de ajuda por favor", "ask_help"),
+        ("quiero hablar con una persona", "request_human"),
+        ("can someone call me", "request_human"),
+    ],
+)
+def test_only_a_request_that_names_a_person_opens_a_case(identification, text, read_as):
+    message = classified(text, "request_human")
+    InputGuard({}).process(identification.process([message]))
+    assert message.get(INTENT)["name"] == read_as

@@ -18,7 +18,7 @@ LANGUAGES = ("es", "en", "pt")
 # Intents the pipeline sets itself (bot.components.guard) or Rasa does (fallback).
 PIPELINE_INTENTS = {"nlu_fallback", "unreadable", "unsupported_language"}
 # Intents only the channels send, as payloads: a location pin is never typed.
-CHANNEL_INTENTS = {"share_location"}
+CHANNEL_INTENTS = {"share_location", "send_media"}
 PAYLOAD = re.compile(r"^/(\w+)(\{.*\})?$")
 
 
@@ -53,13 +53,15 @@ def test_the_config_languages_are_the_ones_we_answer_in():
 
 def test_every_response_has_exactly_one_variation_per_language(domain):
     for name, variations in domain.responses.items():
-        languages = [
-            condition["value"]
-            for variation in variations
-            for condition in variation.get("condition") or []
-            if condition["name"] == "language"
-        ]
-        assert sorted(languages) == sorted(LANGUAGES), name
+        for channel in {v.get("channel") for v in variations}:
+            languages = [
+                condition["value"]
+                for variation in variations
+                if variation.get("channel") == channel
+                for condition in variation.get("condition") or []
+                if condition["name"] == "language"
+            ]
+            assert sorted(languages) == sorted(LANGUAGES), (name, channel)
         assert all(v.get("condition") for v in variations), f"{name}: unconditioned"
 
 

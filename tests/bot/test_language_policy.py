@@ -110,6 +110,31 @@ def test_a_payload_first_message_still_gets_a_language(domain):
     assert language_events(t, domain, default="es") == [SlotSet("language", "es")]
 
 
+def test_a_payload_first_message_follows_the_channel_hint(domain):
+    """Telegram's /start from a phone set to Portuguese: greeted in Portuguese."""
+    uniform = {"es": 1 / 3, "en": 1 / 3, "pt": 1 / 3}
+    start = uttered(uniform, words=0, hint="pt", text="/greet")
+    assert language_events(tracker(domain, start), domain, default="es") == [
+        SlotSet("language", "pt")
+    ]
+    # Later, a button keeps the conversation's language whatever the hint.
+    t = tracker(domain, SlotSet("language", "es"), start)
+    assert language_events(t, domain, default="es") == []
+    # And a menu choice still picks and locks.
+    choice = uttered(
+        uniform,
+        words=0,
+        hint="pt",
+        intent="choose_language",
+        entities=[{"entity": "language", "value": "en"}],
+    )
+    t = tracker(domain, SlotSet("language", "es"), choice)
+    assert language_events(t, domain, default="es") == [
+        SlotSet("language", "en"),
+        SlotSet("language_locked", True),
+    ]
+
+
 def test_hint_decides_an_ambiguous_first_message(domain):
     t = tracker(domain, uttered({"es": 0.5, "en": 0.0, "pt": 0.5}, hint="pt"))
     assert language_events(t, domain, default="es") == [SlotSet("language", "pt")]

@@ -127,3 +127,166 @@ def test_a_slow_push_channel_is_a_delivery_failure_not_a_crash(monkeypatch):
     with pytest.raises(outbound.DeliveryError, match="Timeout"):
         asyncio.run(sender.send("someone", "hola"))
     server.shutdown()
+
+
+# --- number replies and the phone channels' delivery handling ----------------------
+
+SHELTER = '/find_service{"service_type": "shelter"}'
+FOOD = '/find_service{"service_type": "food"}'
+
+
+class Offering(Bot):
+    """A bot whose every turn offers two choices."""
+
+    async def __call__(self, message):
+        await super().__call__(message)
+        await message.output_channel.send_text_with_buttons(
+            message.sender_id,
+            "¿Qué tipo de ayuda buscas? Escríbelo o elige una opción.",
+            [
+                {"title": "Albergue", "payload": SHELTER},
+                {"title": "Comida", "payload": FOOD},
+            ],
+        )
+
+
+def lookalike_turn(bot, text, sender="person-0001"):
+    from channels.webchat import LookalikeOutput
+
+    output = LookalikeOutput("whatsapp")
+    asyncio.run(
+        RestInput().route(bot, sender=sender, text=text, output=output, metadata={})
+    )
+    return output.messages
+
+
+def test_a_number_reply_picks_from_the_last_menu_of_that_person(store):
+    bot = Offering()
+    [shown] = lookalike_turn(bot, "hola")
+    assert "1 - Albergue\n2 - Comida" in shown["text"] and "buttons" not in shown
+    lookalike_turn(bot, "2")
+    lookalike_turn(bot, "7")  # not on the menu: read as written
+    lookalike_turn(bot, "1", sender="someone-else")  # had no menu
+    assert bot.heard == ["hola", FOOD, "7", "1"]
+
+
+def test_inside_a_case_a_number_is_what_the_person_wrote(store):
+    bot = Offering()
+    lookalike_turn(bot, "hola")
+    case = open_case(store)
+    assert lookalike_turn(bot, "1") == []
+    assert [m.text for m in store.messages(case.id)] == ["1"]
+
+
+class Phone:
+    """A phone channel on the shared base, with a recording sender."""
+
+    def __init__(self, fail: int = 0):
+        from channels.base import PhoneInput, PhoneOutput
+
+        self.sent, self.fail = [], fail
+        phone = self
+
+        class Sender:
+            async def send(self, recipient, text, buttons=None):
+                from channels.outbound import DeliveryError
+
+                if phone.fail:
+                    phone.fail -= 1
+                    raise DeliveryError("refused")
+                phone.sent.append((recipient, text))
+
+        class Input(PhoneInput):
+            @classmethod
+            def name(cls):
+                return "sms"
+
+            def output_for(self):
+                return PhoneOutput("sms", Sender(), numbered=True)
+
+        self.input = Input()
+
+    def take(self, bot, delivery_id, text="hola"):
+        async def run():
+            answer = await self.input.take(
+                bot, delivery_id=delivery_id, address="+5215512345678", text=text
+            )
+            await asyncio.gather(*self.input._turns)
+            return answer
+
+        return asyncio.run(run())
+
+
+def test_a_delivery_is_answered_once(store):
+    phone, bot = Phone(), Offering()
+    assert phone.take(bot, "SM1") is None
+    assert phone.take(bot, "SM1") is None
+    assert bot.heard == ["hola"] and len(phone.sent) == 1
+    recipient, text = phone.sent[0]
+    assert recipient.startswith("sms-") and "5512345678" not in recipient
+    assert "1 - Albergue" in text
+
+
+def test_a_turn_that_fails_is_refused_and_its_redelivery_taken(store):
+    class Broken(Bot):
+        async def __call__(self, message):
+            raise RuntimeError("the bot is down")
+
+    phone = Phone()
+    answer = phone.take(Broken(), "SM2")
+    assert answer.status == 503
+    assert phone.take(Offering(), "SM2") is None
+    assert len(phone.sent) == 1
+
+
+def test_a_slow_turn_is_acknowledged_in_time_and_finishes(store, monkeypatch):
+    import channels.base
+
+    monkeypatch.setattr(channels.base, "ANSWER_WITHIN_SECONDS", 0.05)
+
+    class Slow(Offering):
+        async def __call__(self, message):
+            await asyncio.sleep(0.3)
+            await super().__call__(message)
+
+    phone = Phone()
+    assert phone.take(Slow(), "SM3") is None
+    assert len(phone.sent) == 1  # finished in the background
+
+
+def test_a_reply_is_retried_then_given_up_without_replaying_the_turn(store):
+    phone = Phone(fail=2)
+    assert phone.take(Offering(), "SM4") is None
+    assert len(phone.sent) == 1  # the third try went out
+    phone = Phone(fail=5)
+    assert phone.take(Offering(), "SM5") is None
+    assert phone.sent == []
+
+
+def test_a_quick_number_waits_for_the_menu_it_answers(store):
+    from channels.webchat import LookalikeOutput
+
+    class Slow(Offering):
+        async def __call__(self, message):
+            if message.text == "hola":
+                await asyncio.sleep(0.2)
+            await super().__call__(message)
+
+    async def both():
+        bot, channel = Slow(), RestInput()
+
+        async def say(text):
+            await channel.route(
+                bot,
+                sender="person-0001",
+                text=text,
+                output=LookalikeOutput("sms"),
+                metadata={},
+            )
+
+        first = asyncio.ensure_future(say("hola"))
+        await asyncio.sleep(0.05)  # "2" arrives while "hola" is still being answered
+        await asyncio.gather(first, say("2"))
+        return bot.heard
+
+    assert asyncio.run(both()) == ["hola", FOOD]

@@ -1,6 +1,7 @@
 """A real stack for whole-conversation tests: action server + Rasa server (web chat,
-REST and callback channels) + caseworker desk, sharing one case store, and a fake
-callback receiver standing in for a push channel's API.
+REST, callback, WhatsApp, SMS and Telegram channels) + caseworker desk, sharing one
+case store, with a fake callback receiver and fake Twilio and Telegram APIs standing in
+for the push channels' APIs.
 
 Uses the model `make test` trained (AMPARO_MODEL, default models/amparo.tar.gz).
 """
@@ -9,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import socket
 import subprocess
 import sys
@@ -23,9 +23,11 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
-import yaml
 
 from amparo.cases import CaseStore
+from amparo.responses import responses
+from tests.conftest import TEST_DATA_KEY, TEST_ID_KEY
+from tests.fakes import TELEGRAM_TOKEN, TWILIO_SID, TWILIO_TOKEN, FakeApis
 
 ROOT = Path(__file__).resolve().parents[2]
 MODEL = Path(os.environ.get("AMPARO_MODEL", ROOT / "models" / "amparo.tar.gz"))
@@ -43,31 +45,6 @@ class Reply:
     text: str
     buttons: list[dict]
     language: str | None
-
-
-class ReplyLanguages:
-    """Tells which language a reply is in by matching it to the domain's variations."""
-
-    def __init__(self) -> None:
-        self.patterns: list[tuple[re.Pattern, str]] = []
-        for path in sorted((ROOT / "bot" / "domain").glob("*.yml")):
-            responses = yaml.safe_load(path.read_text()).get("responses") or {}
-            for variations in responses.values():
-                for variation in variations:
-                    language = next(
-                        c["value"]
-                        for c in variation["condition"]
-                        if c["name"] == "language"
-                    )
-                    template = " ".join(variation["text"].split())
-                    parts = re.split(r"\{[^{}]+\}", template)
-                    pattern = "(.+)".join(re.escape(p) for p in parts)
-                    self.patterns.append((re.compile(f"^{pattern}$", re.S), language))
-
-    def of(self, text: str) -> str | None:
-        text = " ".join(text.split())
-        found = {lang for pattern, lang in self.patterns if pattern.match(text)}
-        return found.pop() if len(found) == 1 else None
 
 
 def call(
@@ -141,13 +118,18 @@ class Desk:
 
 
 PASSWORD = "a long test password"
+PUBLIC_URL = "https://amparo.example.org"
+SMS_NUMBER = "+15005550006"
+WHATSAPP_NUMBER = "+14155238886"
+TELEGRAM_SECRET = "e2e-telegram-secret_123"
 
 
 class Chat:
-    def __init__(self, base: str, desk: Desk, inbox: Inbox) -> None:
+    def __init__(
+        self, base: str, desk: Desk, inbox: Inbox, apis: FakeApis, tmp: Path
+    ) -> None:
         self.base = base
-        self.desk, self.inbox = desk, inbox
-        self.languages = ReplyLanguages()
+        self.desk, self.inbox, self.apis, self.tmp = desk, inbox, apis, tmp
 
     def post(self, body: object, channel: str = "webchat") -> tuple[int, object]:
         return call("POST", f"{self.base}/webhooks/{channel}/webhook", body)
@@ -183,7 +165,7 @@ class Chat:
             Reply(
                 r.get("text", ""),
                 r.get("buttons") or [],
-                self.languages.of(r.get("text", "")),
+                responses().language_of(r.get("text", "")),
             )
             for r in replies
         ]
@@ -196,6 +178,8 @@ def chat(tmp_path_factory) -> Iterator[Chat]:
     tmp = tmp_path_factory.mktemp("stack")
     actions_port, rasa_port, desk_port = free_port(), free_port(), free_port()
     inbox = Inbox()
+    apis = FakeApis()
+    apis.serve()
     cases_db = f"sqlite:///{tmp / 'cases.db'}"
     store = CaseStore.from_url(cases_db)
     store.create_caseworker(username="ana", password=PASSWORD, teams=["gbv", "general"])
@@ -206,7 +190,16 @@ def chat(tmp_path_factory) -> Iterator[Chat]:
     )
     credentials = tmp / "credentials.yml"
     credentials.write_text(
-        "channels.webchat.WebChatInput:\nchannels.callback.CallbackInput:\n"
+        "".join(
+            f"{channel}:\n"
+            for channel in (
+                "channels.webchat.WebChatInput",
+                "channels.callback.CallbackInput",
+                "channels.twilio.WhatsAppInput",
+                "channels.twilio.SmsInput",
+                "channels.telegram.TelegramInput",
+            )
+        )
     )
     env = {
         **os.environ,
@@ -215,6 +208,18 @@ def chat(tmp_path_factory) -> Iterator[Chat]:
         "AMPARO_CASES_DB": cases_db,
         "AMPARO_TEAM_HOURS": "24/7",
         "AMPARO_CALLBACK_URL": inbox.serve(),
+        # Twilio signs the URL it called: the public one, as behind a reverse proxy.
+        "AMPARO_PUBLIC_URL": PUBLIC_URL,
+        "AMPARO_ID_KEY": TEST_ID_KEY,
+        "AMPARO_DATA_KEYS": TEST_DATA_KEY,
+        "TWILIO_ACCOUNT_SID": TWILIO_SID,
+        "TWILIO_AUTH_TOKEN": TWILIO_TOKEN,
+        "TWILIO_SMS_FROM": SMS_NUMBER,
+        "TWILIO_WHATSAPP_FROM": WHATSAPP_NUMBER,
+        "TWILIO_API_URL": apis.url,
+        "TELEGRAM_BOT_TOKEN": TELEGRAM_TOKEN,
+        "TELEGRAM_WEBHOOK_SECRET": TELEGRAM_SECRET,
+        "TELEGRAM_API_URL": apis.url,
     }
     names = ("actions.log", "rasa.log", "desk.log")
     logs = [open(tmp / name, "w") for name in names]  # noqa: SIM115
@@ -285,7 +290,7 @@ def chat(tmp_path_factory) -> Iterator[Chat]:
                 "the stack did not start:\n" + (tmp / "rasa.log").read_text()[-3000:]
             )
         desk = Desk(f"http://127.0.0.1:{desk_port}", store)
-        yield Chat(f"http://127.0.0.1:{rasa_port}", desk, inbox)
+        yield Chat(f"http://127.0.0.1:{rasa_port}", desk, inbox, apis, tmp)
     finally:
         for process in processes:
             process.terminate()

@@ -1,0 +1,273 @@
+"""Who a phone channel's message came from, without keeping who they are in the clear.
+
+A conversation id is a keyed hash (HMAC-SHA256, AMPARO_ID_KEY) of the channel and the
+person's address (phone number, Telegram chat id): stable, so the same person keeps one
+conversation, and useless to anyone without the key. Rasa's trackers, the case store
+and the logs only ever see that id. The address itself, which a reply needs, is kept
+here encrypted (Fernet, AMPARO_DATA_KEYS; the first key encrypts, older ones still
+decrypt, so keys can be rotated).
+
+The same tables hold the last menu the person was shown (so "2" means its second
+choice on SMS and WhatsApp) and the ids of the channel deliveries already taken (a
+webhook delivered twice is answered once).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import hmac
+import json
+import time
+from dataclasses import dataclass
+from functools import cache
+
+from cryptography.fernet import Fernet, InvalidToken, MultiFernet
+from sqlalchemy import Column, DateTime, String, Text, delete, select
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import declarative_base, sessionmaker
+
+from amparo.settings import Settings, settings
+
+Base = declarative_base()
+# A delivery id older than this is forgotten: the channels redeliver within minutes.
+SEEN_DAYS = 2
+PRUNE_EVERY_SECONDS = 3600
+MAX_MENU = 20
+
+
+class NoAddress(LookupError):
+    """No address is kept for this conversation (or it cannot be decrypted)."""
+
+
+class Contact(Base):
+    __tablename__ = "contact"
+    conversation_id = Column(String(64), primary_key=True)
+    channel = Column(String(16), nullable=False)
+    address = Column(Text)  # Fernet token; NULL for channels that need none
+    menu = Column(Text)  # JSON list of the payloads last offered, in order
+    updated_at = Column(DateTime(timezone=True), nullable=False)
+
+
+class Delivery(Base):
+    __tablename__ = "inbound_delivery"
+    channel = Column(String(16), primary_key=True)
+    external_id = Column(String(64), primary_key=True)
+    received_at = Column(DateTime(timezone=True), nullable=False, index=True)
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc)
+
+
+class Keys:
+    """The pseudonym key and the address keys, checked once."""
+
+    def __init__(self, id_key: str, data_keys: tuple[str, ...]):
+        if len(id_key) < 32:
+            raise ValueError(
+                "AMPARO_ID_KEY must be a secret of at least 32 characters "
+                "(make keys prints one)"
+            )
+        if not data_keys:
+            raise ValueError("AMPARO_DATA_KEYS is empty (make keys prints a key)")
+        try:
+            ferns = [Fernet(key.encode()) for key in data_keys]
+        except ValueError:
+            raise ValueError(
+                "AMPARO_DATA_KEYS must be Fernet keys, comma-separated "
+                "(make keys prints one)"
+            ) from None
+        self.fernet, self._current = MultiFernet(ferns), ferns[0]
+        self._id_key = id_key.encode()
+
+    @classmethod
+    def of(cls, config: Settings) -> Keys:
+        return cls(config.id_key, config.data_keys)
+
+    def pseudonym(self, channel: str, address: str) -> str:
+        digest = hmac.new(
+            self._id_key, f"{channel}:{address}".encode(), hashlib.sha256
+        ).hexdigest()
+        return f"{channel}-{digest[:32]}"
+
+    def seal(self, address: str) -> str:
+        return self.fernet.encrypt(address.encode()).decode()
+
+    def open(self, token: str) -> str:
+        return self.fernet.decrypt(token.encode()).decode()
+
+    def is_current(self, token: str) -> bool:
+        """Whether the token is sealed with the first (current) key."""
+        try:
+            self._current.decrypt(token.encode())
+        except InvalidToken:
+            return False
+        return True
+
+    def reseal(self, token: str) -> str:
+        """The token sealed with the current key (InvalidToken if no key opens it)."""
+        return self.fernet.rotate(token.encode()).decode()
+
+
+@dataclass(frozen=True)
+class Offered:
+    """The choices last offered: ``tag`` names that menu (a Telegram button carries
+    it, so an old keyboard never picks from a newer list)."""
+
+    tag: str = ""
+    payloads: tuple[str, ...] = ()
+
+
+class ContactStore:
+    def __init__(self, engine: Engine, keys: Keys | None = None):
+        self.keys = keys
+        self._session = sessionmaker(engine, future=True, expire_on_commit=False)
+        self._pruned = time.monotonic()
+        Base.metadata.create_all(engine)
+
+    def _keys(self) -> Keys:
+        if self.keys is None:
+            raise NoAddress("AMPARO_ID_KEY and AMPARO_DATA_KEYS are not set")
+        return self.keys
+
+    def conversation(self, channel: str, address: str) -> str:
+        """The person's conversation id; keeps the address (encrypted) the first time,
+        re-seals it under a new current key, replaces it when no key opens it."""
+        keys = self._keys()
+        conversation_id = keys.pseudonym(channel, address)
+
+        def keep(contact: Contact) -> None:
+            token = contact.address
+            if token is not None and keys.is_current(token):
+                return
+            try:
+                contact.address = keys.reseal(token) if token else keys.seal(address)
+            except InvalidToken:
+                contact.address = keys.seal(address)
+            contact.updated_at = _now()
+
+        self._change(conversation_id, channel, keep)
+        return conversation_id
+
+    def _change(self, conversation_id: str, channel: str, change) -> None:
+        """Applies ``change`` to the contact, created if new; two first messages at
+        once both succeed (the second finds the row the first made)."""
+        for attempt in (1, 2):
+            try:
+                with self._session() as session, session.begin():
+                    contact = session.get(Contact, conversation_id)
+                    if contact is None:
+                        contact = Contact(
+                            conversation_id=conversation_id,
+                            channel=channel,
+                            updated_at=_now(),
+                        )
+                        session.add(contact)
+                    change(contact)
+                return
+            except IntegrityError:
+                if attempt == 2:
+                    raise
+
+    def address_of(self, conversation_id: str) -> str:
+        with self._session() as session:
+            token = session.scalar(
+                select(Contact.address).where(
+                    Contact.conversation_id == conversation_id
+                )
+            )
+        if token is None:
+            raise NoAddress(f"no address for {conversation_id}")
+        try:
+            return self._keys().open(token)
+        except InvalidToken:
+            raise NoAddress(
+                f"{conversation_id}: the address does not decrypt"
+            ) from None
+
+    def menu(self, conversation_id: str) -> Offered:
+        with self._session() as session:
+            text = session.scalar(
+                select(Contact.menu).where(Contact.conversation_id == conversation_id)
+            )
+        try:
+            data = json.loads(text) if text else {}
+            return Offered(str(data["tag"]), tuple(map(str, data["payloads"])))
+        except (ValueError, KeyError, TypeError):
+            return Offered()
+
+    def set_menu(self, conversation_id: str, channel: str, offered: Offered) -> None:
+        """What a number reply means from now on (nothing, if nothing is offered)."""
+        menu = (
+            json.dumps({"tag": offered.tag, "payloads": offered.payloads[:MAX_MENU]})
+            if offered.payloads
+            else None
+        )
+
+        def keep(contact: Contact) -> None:
+            if contact.menu != menu:
+                contact.menu, contact.updated_at = menu, _now()
+
+        self._change(conversation_id, channel, keep)
+
+    def first_delivery(self, channel: str, external_id: str) -> bool:
+        """Records a channel's delivery id; False when it was taken already. Ids older
+        than :data:`SEEN_DAYS` are forgotten now and then."""
+        if time.monotonic() > self._pruned + PRUNE_EVERY_SECONDS:
+            self._pruned = time.monotonic()
+            self.prune_deliveries()
+        try:
+            with self._session() as session, session.begin():
+                session.add(
+                    Delivery(
+                        channel=channel,
+                        external_id=external_id[:64],
+                        received_at=_now(),
+                    )
+                )
+        except IntegrityError:
+            return False
+        return True
+
+    def forget_delivery(self, channel: str, external_id: str) -> None:
+        """The delivery could not be handled: let the channel's retry in."""
+        with self._session() as session, session.begin():
+            session.execute(
+                delete(Delivery).where(
+                    Delivery.channel == channel,
+                    Delivery.external_id == external_id[:64],
+                )
+            )
+
+    def prune_deliveries(self, now: dt.datetime | None = None) -> int:
+        before = (now or _now()) - dt.timedelta(days=SEEN_DAYS)
+        with self._session() as session, session.begin():
+            return session.execute(
+                delete(Delivery).where(Delivery.received_at < before)
+            ).rowcount
+
+
+@cache
+def contacts() -> ContactStore:
+    """On the case store's database (tests point AMPARO_CASES_DB elsewhere)."""
+    from amparo.handoff import case_store
+
+    config = settings()
+    keys = Keys.of(config) if config.id_key or config.data_keys else None
+    return ContactStore(case_store().engine, keys)
+
+
+def new_keys() -> str:
+    """Lines for an environment file: a fresh pseudonym key and address key."""
+    import secrets
+
+    return (
+        f"AMPARO_ID_KEY={secrets.token_urlsafe(48)}\n"
+        f"AMPARO_DATA_KEYS={Fernet.generate_key().decode()}\n"
+    )
+
+
+if __name__ == "__main__":
+    print(new_keys(), end="")
