@@ -207,9 +207,19 @@ NEEDS = {
 }
 
 
+ENVIRONMENT = {
+    "twilio_account_sid": "TWILIO_ACCOUNT_SID",
+    "twilio_auth_token": "TWILIO_AUTH_TOKEN",
+    "twilio_sms_from": "TWILIO_SMS_FROM",
+    "twilio_whatsapp_from": "TWILIO_WHATSAPP_FROM",
+    "telegram_token": "TELEGRAM_BOT_TOKEN",
+    "telegram_secret": "TELEGRAM_WEBHOOK_SECRET",
+}
+
+
 def missing(config: Settings, channel: str) -> list[str]:
-    """The settings of a phone channel that are not set (none: it is on)."""
-    return [name for name in NEEDS[channel] if not getattr(config, name)]
+    """The environment variables a phone channel still needs (none: it is on)."""
+    return [ENVIRONMENT[name] for name in NEEDS[channel] if not getattr(config, name)]
 
 
 def push_senders(config: Settings) -> dict[str, Sender]:

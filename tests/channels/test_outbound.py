@@ -11,6 +11,7 @@ from channels.outbound import (
     DeliveryError,
     TelegramSender,
     TwilioSender,
+    missing,
     push_senders,
 )
 from tests.fakes import TELEGRAM_TOKEN, TWILIO_SID, TWILIO_TOKEN, FakeApis
@@ -106,6 +107,8 @@ def test_only_configured_channels_get_a_sender(config):
     assert set(push_senders(config)) == {"sms", "whatsapp", "telegram"}
     bare = dataclasses.replace(config, twilio_sms_from="", telegram_secret="")
     assert set(push_senders(bare)) == {"whatsapp"}
+    assert missing(bare, "sms") == ["TWILIO_SMS_FROM"]
+    assert missing(bare, "telegram") == ["TELEGRAM_WEBHOOK_SECRET"]
 
 
 def test_the_webhook_is_registered_with_its_secret(apis, config, monkeypatch):
