@@ -95,7 +95,7 @@ class AmparoInput(InputChannel):
                 pass
         if menu is not None and is_choice(text):
             offered = await asyncio.to_thread(contacts().menu, sender)
-            text = choice(text, offered, typed=getattr(output, "numbered", True))
+            text = choice(text, offered, typed=not menu.has_buttons)
         await on_new_message(
             UserMessage(
                 text, output, sender, input_channel=self.name(), metadata=metadata
@@ -264,12 +264,11 @@ class PhoneInput(AmparoInput):
 
 class PhoneOutput(OutputChannel):
     """The bot's replies on a phone channel, through the same senders the caseworker
-    desk uses (channels/outbound.py). ``numbered``: choices as a numbered list (SMS,
-    WhatsApp); otherwise buttons (Telegram)."""
+    desk uses (channels/outbound.py); ``menu`` decides how choices show (numbered on
+    SMS and WhatsApp, buttons on Telegram)."""
 
-    def __init__(self, channel: str, sender: Sender, *, numbered: bool):
-        self.channel, self.sender, self.numbered = channel, sender, numbered
-        self.menu = Menu()
+    def __init__(self, channel: str, sender: Sender, menu: Menu):
+        self.channel, self.sender, self.menu = channel, sender, menu
 
     def name(self) -> str:  # type: ignore[override]
         return self.channel
@@ -282,10 +281,7 @@ class PhoneOutput(OutputChannel):
     async def send_text_with_buttons(
         self, recipient_id: str, text: str, buttons: list[dict], **kwargs: Any
     ) -> None:
-        if self.numbered:
-            await self._send(recipient_id, self.menu.numbered(text, buttons), None)
-        else:
-            await self._send(recipient_id, text, self.menu.keyed(buttons))
+        await self._send(recipient_id, *self.menu.show(text, buttons))
 
     async def _send(self, recipient_id: str, text: str, buttons) -> None:
         """A few tries, then the reply is given up (logged without the address): a
@@ -334,14 +330,15 @@ def shared_pin(text: str) -> tuple[float, float] | None:
 def coarse_pin(text: str) -> str:
     """A location pin payload with its coordinates rounded to about 100 m, whatever the
     client sent: the exact position never reaches the bot or its store."""
-    if not text.startswith(PIN_PAYLOAD):
-        return text
-    pin = shared_pin(text)
-    if pin is None:
-        return PIN_PAYLOAD  # no usable position: the bot asks where they are
-    return PIN_PAYLOAD + json.dumps({"location": pin_text(*pin)})
+    return _pin_payload(shared_pin(text)) if text.startswith(PIN_PAYLOAD) else text
 
 
 def pin_payload(latitude: object, longitude: object) -> str:
     """The payload for a position a platform sent, rounded (:func:`coarse_pin`)."""
-    return coarse_pin(PIN_PAYLOAD + json.dumps({"location": f"{latitude},{longitude}"}))
+    return _pin_payload(parse_coordinates(f"{latitude},{longitude}"))
+
+
+def _pin_payload(pin: tuple[float, float] | None) -> str:
+    if pin is None:
+        return PIN_PAYLOAD  # no usable position: the bot asks where they are
+    return PIN_PAYLOAD + json.dumps({"location": pin_text(*pin)})

@@ -74,7 +74,7 @@ class TwilioSender:
     def __init__(self, channel: str, config: Settings):
         self.channel = channel
         self.config = config
-        self.sender = (
+        self.from_number = (
             config.twilio_sms_from
             if channel == "sms"
             else _whatsapp(config.twilio_whatsapp_from)
@@ -108,7 +108,7 @@ class TwilioSender:
                 # twilio's async client passes no timeout to aiohttp: ours bounds it.
                 await asyncio.wait_for(
                     self.client().messages.create_async(
-                        to=address, from_=self.sender, body=piece
+                        to=address, from_=self.from_number, body=piece
                     ),
                     TIMEOUT_SECONDS,
                 )

@@ -112,23 +112,31 @@ class Menu:
     """The choices offered in one turn, numbered across its messages (1, 2, 3 in the
     first, 4, 5 in the next), so every number the person may reply means one thing."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, has_buttons: bool = False) -> None:
+        # Telegram shows real buttons: there only they pick, not a typed number.
+        self.has_buttons = has_buttons
         self.payloads: list[str] = []
         self.tag = secrets.token_hex(3)
 
     def offered(self) -> Offered:
         return Offered(self.tag, tuple(self.payloads))
 
+    def show(self, text: str, buttons: list[dict]) -> tuple[str, list | None]:
+        """The text and the buttons as this channel shows them: keyed buttons, or
+        none and the choices numbered in the text."""
+        if self.has_buttons:
+            return text, self.keyed(buttons)
+        return self.numbered(text, buttons), None
+
     def numbered(self, text: str, buttons: list[dict]) -> str:
         """The text with its choices as a numbered list and how to choose. A location
         request is left out: the text already says how to share one."""
         lines = []
-        for button in buttons:
-            payload = str(button.get("payload") or button.get("title") or "")
-            if not payload or payload.startswith(PIN_PAYLOAD):
+        for title, payload in _choices(buttons):
+            if payload.startswith(PIN_PAYLOAD):
                 continue
             self.payloads.append(payload)
-            lines.append(f"{len(self.payloads)} - {button.get('title') or payload}")
+            lines.append(f"{len(self.payloads)} - {title}")
         if not lines:
             return text
         language = responses().language_of(text) or "es"
@@ -139,11 +147,7 @@ class Menu:
         """(title, callback data) per button for Telegram: the payload itself when it
         fits in 64 bytes, else its number in this menu ("#<tag>:3")."""
         keyed = []
-        for button in buttons:
-            payload = str(button.get("payload") or button.get("title") or "")
-            if not payload:
-                continue
-            title = str(button.get("title") or payload)
+        for title, payload in _choices(buttons):
             if payload.startswith(PIN_PAYLOAD):
                 keyed.append((title, PIN_PAYLOAD))
                 continue
@@ -152,6 +156,16 @@ class Menu:
             number = f"#{self.tag}:{len(self.payloads)}"
             keyed.append((title, payload if fits else number))
         return keyed
+
+
+def _choices(buttons: list[dict]) -> list[tuple[str, str]]:
+    """(title, payload) of each button that has either."""
+    pairs = []
+    for button in buttons:
+        payload = str(button.get("payload") or button.get("title") or "")
+        if payload:
+            pairs.append((str(button.get("title") or payload), payload))
+    return pairs
 
 
 def choice(text: str, offered: Offered, *, typed: bool = True) -> str:

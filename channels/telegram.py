@@ -30,6 +30,7 @@ from telegram import Update
 from amparo.settings import settings
 from channels.base import MEDIA_PAYLOAD, PhoneInput, PhoneOutput, pin_payload
 from channels.outbound import TelegramSender, missing
+from channels.render import Menu
 
 logger = logging.getLogger(__name__)
 
@@ -105,7 +106,7 @@ class TelegramInput(PhoneInput):
         return TelegramSender(self.config)
 
     def output_for(self) -> PhoneOutput:
-        return PhoneOutput(self.name(), self.sender, numbered=False)
+        return PhoneOutput(self.name(), self.sender, Menu(has_buttons=True))
 
     async def receive(
         self,

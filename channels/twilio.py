@@ -27,6 +27,7 @@ from twilio.twiml.messaging_response import MessagingResponse
 from amparo.language import calling_code
 from channels.base import MEDIA_PAYLOAD, PhoneInput, PhoneOutput, pin_payload
 from channels.outbound import TwilioSender
+from channels.render import Menu
 
 logger = logging.getLogger(__name__)
 
@@ -79,7 +80,7 @@ class TwilioInput(PhoneInput):
         return TwilioSender(self.name(), self.config)
 
     def output_for(self) -> PhoneOutput:
-        return PhoneOutput(self.name(), self.sender, numbered=True)
+        return PhoneOutput(self.name(), self.sender, Menu())
 
     def public_url(self, request: Request) -> str:
         """The URL Twilio called, as Twilio saw it (behind a proxy: the proxy's)."""

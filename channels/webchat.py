@@ -30,8 +30,7 @@ class LookalikeOutput(CollectingOutputChannel):
     def __init__(self, look: str):
         super().__init__()
         self.look = look
-        self.menu = Menu()
-        self.numbered = look != "telegram"  # there, only buttons pick
+        self.menu = Menu(has_buttons=look == "telegram")
 
     def name(self) -> str:  # type: ignore[override]
         return self.look  # so a channel's own response variations are used
@@ -44,14 +43,9 @@ class LookalikeOutput(CollectingOutputChannel):
     async def send_text_with_buttons(
         self, recipient_id: str, text: str, buttons: list[dict], **kwargs: Any
     ) -> None:
-        if self.look == "telegram":
-            keyed = [
-                {"title": title, "payload": data}
-                for title, data in self.menu.keyed(buttons)
-            ]
-            self._collect(recipient_id, text, keyed)
-        else:
-            self._collect(recipient_id, self.menu.numbered(text, buttons))
+        text, keyed = self.menu.show(text, buttons)
+        shown = [{"title": title, "payload": data} for title, data in keyed or []]
+        self._collect(recipient_id, text, shown)
 
     def _collect(self, recipient_id: str, text: str, buttons=None) -> None:
         message: dict[str, Any] = {"recipient_id": recipient_id, "text": text}

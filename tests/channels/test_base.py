@@ -8,6 +8,7 @@ from rasa.core.channels.channel import CollectingOutputChannel
 
 from amparo.responses import responses
 from channels.base import case_text
+from channels.render import Menu
 from channels.rest import RestInput
 
 
@@ -202,7 +203,7 @@ class Phone:
                 return "sms"
 
             def output_for(self):
-                return PhoneOutput("sms", Sender(), numbered=True)
+                return PhoneOutput("sms", Sender(), Menu())
 
         self.input = Input()
 
