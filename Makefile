@@ -19,7 +19,7 @@ TRAIN_INPUTS := config.yml $(shell find bot data/nlu -type f -name '*.yml' 2>/de
 TRAIN_DATA   := data/nlu bot/rules bot/stories
 
 .PHONY: help run test train shell validate bench lint lock clean import-hxl account \
-  keys telegram-webhook
+  keys telegram-webhook browser
 
 help:
 	@echo "make run      install, train if needed, start the bot and the local chat"
@@ -58,8 +58,12 @@ shell: $(MODEL)
 validate: $(BIN)/.installed
 	$(BIN)/rasa data validate --config config.yml --domain bot/domain --data $(TRAIN_DATA)
 
-test: validate $(MODEL)
+test: validate $(MODEL) browser
 	@scripts/test.sh
+
+# Debian's Chromium, for the console's browser tests (installed when missing and allowed).
+browser:
+	@scripts/install-chromium
 
 bench: $(MODEL)
 	$(BIN)/python -m bench.language

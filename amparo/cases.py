@@ -12,7 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import secrets
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from functools import partial
 
@@ -29,6 +29,7 @@ from sqlalchemy import (
     Text,
     create_engine,
     event,
+    func,
     select,
     update,
 )
@@ -36,6 +37,8 @@ from sqlalchemy import text as sql
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, declarative_base, sessionmaker
+
+from amparo.catalog import LANGUAGES
 
 # Categories of a handoff: the disclosure categories (amparo.cues) and a plain request.
 CATEGORIES = (
@@ -88,6 +91,10 @@ RECEIVED, PENDING, SENT, DELIVERED, FAILED = (
 RETRY_AFTER = (5, 15, 60, 300)  # seconds before attempts 2, 3, 4, 5
 MAX_TEXT = 4000
 SESSION_HOURS = 8
+# A caseworker's reading of a case is recorded once in this long, not at every refresh
+# of an open conversation view.
+VIEW_AUDIT_MINUTES = 15
+CLOSED_SHOWN = 200  # the most recently closed cases the queue can list
 LOCK_AFTER_FAILURES = 5
 LOCK_MINUTES = 15
 
@@ -200,6 +207,19 @@ class CaseEvent(Base):
     action = Column(String(32), nullable=False)
     detail = Column(String(200))
     at = Column(DateTime(timezone=True), nullable=False)
+
+
+class ReplyTemplate(Base):
+    """A canned reply the console offers caseworkers, in one language; supervisors
+    edit them (seeded from caseworker/templates.yml the first time the desk starts)."""
+
+    __tablename__ = "reply_template"
+    id = Column(Integer, primary_key=True)
+    language = Column(String(8), nullable=False, index=True)
+    title = Column(String(80), nullable=False)
+    text = Column(Text, nullable=False)
+    updated_by = Column(ForeignKey("caseworker.id"))
+    updated_at = Column(DateTime(timezone=True), nullable=False)
 
 
 class CaseError(Exception):
@@ -470,10 +490,21 @@ class CaseStore:
     # --- the caseworker's side -----------------------------------------------------
 
     def queue(self, viewer: Caseworker, *, include_closed: bool = False) -> list[Case]:
-        """Open cases the viewer may see: most urgent first, then longest waiting."""
-        statuses = (QUEUED, ACTIVE, CLOSED) if include_closed else (QUEUED, ACTIVE)
+        """Open cases the viewer may see: most urgent first, then longest waiting;
+        with ``include_closed``, then the most recently closed ones."""
         with self.session() as session:
-            cases = session.scalars(select(Case).where(Case.status.in_(statuses))).all()
+            cases = list(
+                session.scalars(
+                    select(Case).where(Case.status.in_((QUEUED, ACTIVE)))
+                ).all()
+            )
+            if include_closed:
+                cases += session.scalars(
+                    select(Case)
+                    .where(Case.status == CLOSED)
+                    .order_by(Case.closed_at.desc())
+                    .limit(CLOSED_SHOWN)
+                ).all()
         visible = [case for case in cases if viewer.sees(case)]
         return sorted(
             visible,
@@ -490,9 +521,25 @@ class CaseStore:
             case = session.get(Case, case_id)
             if case is None or not viewer.sees(case):
                 raise NotFound("no such case")
-            if audit:
+            if audit and not self._seen_lately(session, case, viewer):
                 self._audit(session, case, viewer, "viewed", None, utcnow())
             return case
+
+    def last_authors(self, case_ids: Iterable[int]) -> dict[int, str]:
+        """Who wrote each case's latest message (person, caseworker, system)."""
+        latest = (
+            select(func.max(CaseMessage.id))
+            .where(CaseMessage.case_id.in_(list(case_ids)))
+            .group_by(CaseMessage.case_id)
+        )
+        with self.session() as session:
+            return dict(
+                session.execute(
+                    select(CaseMessage.case_id, CaseMessage.author).where(
+                        CaseMessage.id.in_(latest)
+                    )
+                ).all()
+            )
 
     def messages(self, case_id: int) -> list[CaseMessage]:
         return self._of_case(CaseMessage, case_id)
@@ -506,12 +553,21 @@ class CaseStore:
             query = select(model).where(model.case_id == case_id).order_by(model.id)
             return list(session.scalars(query).all())
 
-    def events(self, case_id: int | None = None) -> list[CaseEvent]:
-        query = select(CaseEvent).order_by(CaseEvent.id)
+    def record(self, *, case_id: int, caseworker: Caseworker, action: str) -> None:
+        """An audit entry for something seen or done outside the store."""
+        with self.session() as session, session.begin():
+            case = self._visible(session, case_id, caseworker)
+            self._audit(session, case, caseworker, action, None, utcnow())
+
+    def events(
+        self, case_id: int | None = None, *, limit: int | None = None
+    ) -> list[CaseEvent]:
+        """The audit trail, oldest first; with ``limit``, only its newest entries."""
+        query = select(CaseEvent).order_by(CaseEvent.id.desc()).limit(limit)
         if case_id is not None:
             query = query.where(CaseEvent.case_id == case_id)
         with self.session() as session:
-            return list(session.scalars(query).all())
+            return list(reversed(session.scalars(query).all()))
 
     def claim(
         self, *, case_id: int, caseworker: Caseworker, notice: str, now=None
@@ -818,6 +874,7 @@ class CaseStore:
                 return None
             locked = aware(caseworker.locked_until)
             if caseworker.disabled or (locked and locked > now):
+                self._hasher.hash(password)  # nor does a locked account answer faster
                 return None
             try:
                 self._hasher.verify(caseworker.password_hash, password)
@@ -870,6 +927,17 @@ class CaseStore:
             ):
                 session.delete(old)
 
+    def caseworkers(self) -> list[Caseworker]:
+        """Active accounts, by username."""
+        with self.session() as session:
+            return list(
+                session.scalars(
+                    select(Caseworker)
+                    .where(Caseworker.disabled.is_(False))
+                    .order_by(Caseworker.username)
+                ).all()
+            )
+
     def caseworker_names(self) -> dict[int, str]:
         """Account id → username, in one query."""
         with self.session() as session:
@@ -877,7 +945,93 @@ class CaseStore:
                 session.execute(select(Caseworker.id, Caseworker.username)).all()
             )
 
+    # --- canned replies ---------------------------------------------------------
+
+    def templates(self, language: str | None = None) -> list[ReplyTemplate]:
+        query = select(ReplyTemplate).order_by(ReplyTemplate.language, ReplyTemplate.id)
+        if language:
+            query = query.where(ReplyTemplate.language == language)
+        with self.session() as session:
+            return list(session.scalars(query).all())
+
+    def seed_templates(self, rows: Callable[[], Iterable[tuple[str, str, str]]]) -> int:
+        """The first canned replies, (language, title, text) from ``rows()``, once in
+        the store's life (the audit trail remembers): what supervisors have edited or
+        deleted since stays so."""
+        with self.session() as session, session.begin():
+            seeded = select(CaseEvent.id).where(CaseEvent.action == "templates_seeded")
+            if session.scalars(seeded.limit(1)).first() is not None:
+                return 0
+            now = utcnow()
+            added = [
+                ReplyTemplate(language=language, title=title, text=text, updated_at=now)
+                for language, title, text in rows()
+            ]
+            session.add_all(added)
+            self._audit(session, None, None, "templates_seeded", str(len(added)), now)
+            return len(added)
+
+    def save_template(
+        self,
+        *,
+        caseworker: Caseworker,
+        title: str,
+        text: str,
+        language: str | None = None,
+        template_id: int | None = None,
+    ) -> ReplyTemplate:
+        """A new template (``language``) or a change to one (``template_id``)."""
+        if caseworker.role != "supervisor":
+            raise Forbidden("supervisors edit the canned replies")
+        title, text = _clean_text(title)[:80], _clean_text(text)
+        now = utcnow()
+        with self.session() as session, session.begin():
+            if template_id is None:
+                if language not in LANGUAGES:
+                    raise CaseError(f"language must be one of: {', '.join(LANGUAGES)}")
+                template = ReplyTemplate(language=language)
+                session.add(template)
+            else:
+                template = session.get(ReplyTemplate, template_id)
+                if template is None:
+                    raise NotFound("no such template")
+            template.title, template.text = title, text
+            template.updated_by, template.updated_at = caseworker.id, now
+            session.flush()
+            action = "template_added" if template_id is None else "template_edited"
+            self._audit(session, None, caseworker, action, str(template.id), now)
+            return template
+
+    def delete_template(self, *, caseworker: Caseworker, template_id: int) -> None:
+        if caseworker.role != "supervisor":
+            raise Forbidden("supervisors edit the canned replies")
+        with self.session() as session, session.begin():
+            template = session.get(ReplyTemplate, template_id)
+            if template is None:
+                raise NotFound("no such template")
+            session.delete(template)
+            self._audit(
+                session, None, caseworker, "template_deleted", template.title, utcnow()
+            )
+
     # --- helpers ---------------------------------------------------------------
+
+    @staticmethod
+    def _seen_lately(session: Session, case: Case, viewer: Caseworker) -> bool:
+        since = utcnow() - dt.timedelta(minutes=VIEW_AUDIT_MINUTES)
+        return (
+            session.scalars(
+                select(CaseEvent.id)
+                .where(
+                    CaseEvent.case_id == case.id,
+                    CaseEvent.caseworker_id == viewer.id,
+                    CaseEvent.action == "viewed",
+                    CaseEvent.at >= since,
+                )
+                .limit(1)
+            ).first()
+            is not None
+        )
 
     @staticmethod
     def _open_case_of(session: Session, conversation_id: str) -> Case | None:

@@ -47,6 +47,9 @@ class Settings:
     telegram_token: str = ""
     telegram_secret: str = ""
     telegram_api_url: str = "https://api.telegram.org"
+    # The console shows a person's phone number (or Telegram chat id) on their case, for
+    # call-backs. Off unless the operator turns it on; each look is audited.
+    desk_shows_address: bool = False
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> Settings:
@@ -94,7 +97,15 @@ class Settings:
             telegram_api_url=(
                 env.get("TELEGRAM_API_URL") or cls.telegram_api_url
             ).rstrip("/"),
+            desk_shows_address=_flag(env, "AMPARO_DESK_SHOWS_ADDRESS"),
         )
+
+
+def _flag(env: Mapping[str, str], name: str) -> bool:
+    text = env.get(name, "").strip().lower()
+    if text not in ("", "0", "1", "true", "false", "yes", "no"):
+        raise ValueError(f"{name} is 1 or 0, not {text!r}")
+    return text in ("1", "true", "yes")
 
 
 def _number(env: Mapping[str, str], name: str, default: float, most: float) -> float:

@@ -53,7 +53,7 @@ cat <<MSG
     WhatsApp  /webhooks/whatsapp/webhook  $(state "${twilio[@]}" TWILIO_WHATSAPP_FROM)
     SMS       /webhooks/sms/webhook       $(state "${twilio[@]}" TWILIO_SMS_FROM)
     Telegram  /webhooks/telegram/webhook  $(state TELEGRAM_BOT_TOKEN TELEGRAM_WEBHOOK_SECRET AMPARO_ID_KEY AMPARO_DATA_KEYS)
-  Caseworker desk (API):    http://127.0.0.1:$DESK_PORT/api  (README: "Caseworkers")
+  Caseworkers log in here:  http://127.0.0.1:$DESK_PORT/  (README: "Caseworkers")
                             first account: make account NAME=ana TEAMS="gbv general"
 
   Ctrl-C stops everything.

@@ -372,3 +372,36 @@ def test_a_reopened_case_goes_to_whoever_is_free_in_the_right_team(cases):
         "psychosocial",
         "urgent",
     )
+
+
+def test_canned_replies_are_seeded_once_in_the_store_s_life(cases):
+    rows = [("es", "Hola", "Hola, ¿cómo estás?"), ("en", "Hi", "Hi, how are you?")]
+    read = []
+
+    def first_replies():
+        read.append(1)
+        return rows
+
+    assert cases.seed_templates(first_replies) == 2
+    assert cases.seed_templates(first_replies) == 0 and len(read) == 1
+    sue = worker(cases, "sue", (), "supervisor")
+    for template in cases.templates():
+        cases.delete_template(caseworker=sue, template_id=template.id)
+    # A supervisor who deleted them all meant it: a restart does not bring them back.
+    assert cases.seed_templates(first_replies) == 0 and cases.templates() == []
+    with pytest.raises(Forbidden):
+        cases.save_template(
+            caseworker=worker(cases), language="es", title="x", text="y"
+        )
+
+
+def test_the_audit_trail_gives_its_newest_entries_oldest_first(cases):
+    case = open_case(cases).case
+    ana = worker(cases)
+    for text_ in ("uno", "dos", "tres"):
+        cases.add_note(case_id=case.id, caseworker=ana, text=text_)
+    everything = cases.events(case.id)
+    assert [e.action for e in everything] == ["opened", "noted", "noted", "noted"]
+    assert [e.id for e in cases.events(case.id, limit=2)] == [
+        e.id for e in everything[-2:]
+    ]

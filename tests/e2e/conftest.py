@@ -108,7 +108,7 @@ class Desk:
         status, answer = call(
             "POST",
             f"{self.base}/api/login",
-            {"username": username, "password": PASSWORD},
+            {"username": username, "password": PASSWORD, "bearer": True},
         )
         assert status == 200, answer
         return answer["token"]
