@@ -76,6 +76,10 @@ class LanguageProfile:
     weekdays: tuple[str, ...] = ()  # Monday first
     tomorrow: str = ""
     decimal_separator: str = "."
+    # Phrases that say where the person is ("estoy en"), and words without which a
+    # message is not a refusal ("no", "más tarde"): see answers_where.
+    place_frames: tuple[str, ...] = ()
+    refusals: tuple[str, ...] = ()
 
     @classmethod
     def load(cls, code: str, directory: Path = PROFILES_DIR) -> LanguageProfile:
@@ -97,6 +101,8 @@ class LanguageProfile:
             weekdays=tuple(data["weekdays"]),
             tomorrow=data["tomorrow"],
             decimal_separator=data["decimal_separator"],
+            place_frames=tuple(_folded_words(data, "place_frames", path)),
+            refusals=tuple(_folded_words(data, "refusals", path)),
         )
 
 
@@ -318,6 +324,30 @@ def _calling_codes(directory: Path = PROFILES_DIR) -> tuple[str, ...]:
         or []
     }
     return tuple(sorted(codes, key=len, reverse=True))
+
+
+@cache
+def _profiles(directory: Path = PROFILES_DIR) -> tuple[LanguageProfile, ...]:
+    return tuple(
+        LanguageProfile.load(path.stem, directory)
+        for path in sorted(directory.glob("*.yml"))
+        if path.name != NEUTRAL_FILE
+    )
+
+
+def answers_where(text: str) -> bool:
+    """Whether a message says where the person is ("estoy en narnia") and refuses
+    nothing: an answer to "where are you?", whatever a model makes of a place name it
+    has never seen (a trained model read "estoy en narnia" as "no")."""
+    line = word_line(text)
+    profiles = _profiles()
+
+    def says(phrases: Iterable[str]) -> bool:
+        return any(has_phrase(line, stored) for stored in phrases)
+
+    return any(says(p.place_frames) for p in profiles) and not any(
+        says(p.refusals) for p in profiles
+    )
 
 
 def calling_code(number: str) -> str | None:

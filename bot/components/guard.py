@@ -16,6 +16,7 @@ from rasa.shared.nlu.constants import (
 from rasa.shared.nlu.training_data.message import Message
 
 from amparo.cues import asks_for_person, disclosure_in
+from amparo.language import answers_where
 from amparo.text import has_words
 from bot.components import ConfiguredComponent
 from bot.components.language import LANGUAGE_GUESS, PAYLOAD_PREFIX
@@ -23,6 +24,7 @@ from bot.components.language import LANGUAGE_GUESS, PAYLOAD_PREFIX
 UNREADABLE = "unreadable"
 UNSUPPORTED_LANGUAGE = "unsupported_language"
 REQUEST_HUMAN, ASK_HELP = "request_human", "ask_help"
+REFUSALS, INFORM_PLACE = frozenset({"deny", "later"}), "inform_place"
 # The intent of each disclosure category (amparo/cues.py). A message the model reads
 # as a disclosure keeps that reading, unless it is confidently in a language we do not
 # read and the reading is not danger (see InputGuard); one with a cue gets the cue's
@@ -49,9 +51,10 @@ class InputGuard(ConfiguredComponent):
     Empty, emoji-only or punctuation-only messages become ``unreadable``; a message
     with a disclosure cue becomes that disclosure whatever else it asks for ("me estan
     siguiendo y necesito un albergue" is ``emergency``); ``request_human`` without a
-    word for a person ("necesito ayuda porfa") becomes ``ask_help``; a message that is
-    confidently in a language we do not answer in, with no cue, becomes
-    ``unsupported_language``.
+    word for a person ("necesito ayuda porfa") becomes ``ask_help``; a refusal that
+    says where the person is and has no refusal word ("estoy en narnia") becomes
+    ``inform_place``; a message that is confidently in a language we do not answer
+    in, with no cue, becomes ``unsupported_language``.
     """
 
     @staticmethod
@@ -73,6 +76,10 @@ class InputGuard(ConfiguredComponent):
             elif intent == REQUEST_HUMAN and not asks_for_person(text):
                 # Opening a case needs a request for a person, not any plea for help.
                 _override_intent(message, ASK_HELP)
+            elif intent in REFUSALS and answers_where(text):
+                # A town the model has never seen can look to it like "no": answering
+                # "where are you?" must not end the search.
+                _override_intent(message, INFORM_PLACE, keep_entities=True)
             elif (
                 not category
                 and intent not in NUMBERS_FIRST
@@ -85,8 +92,9 @@ class InputGuard(ConfiguredComponent):
         return messages
 
 
-def _override_intent(message: Message, name: str) -> None:
+def _override_intent(message: Message, name: str, keep_entities: bool = False) -> None:
     intent = {INTENT_NAME_KEY: name, PREDICTED_CONFIDENCE_KEY: 1.0}
     message.set(INTENT, intent, add_to_output=True)
     message.set(INTENT_RANKING_KEY, [intent], add_to_output=True)
-    message.set(ENTITIES, [], add_to_output=True)
+    if not keep_entities:
+        message.set(ENTITIES, [], add_to_output=True)

@@ -4,7 +4,13 @@ from pathlib import Path
 import pytest
 import yaml
 
-from amparo.language import PROFILES_DIR, LanguageGuess, LanguageIdentifier, decide
+from amparo.language import (
+    PROFILES_DIR,
+    LanguageGuess,
+    LanguageIdentifier,
+    answers_where,
+    decide,
+)
 
 FOREIGN = ["fr", "de", "it", "nl", "ru", "zh", "ar", "ja", "ko", "hi", "tr", "pl", "uk"]
 
@@ -244,3 +250,46 @@ def test_no_marker_is_a_common_word_of_another_language(identifier):
                 theirs = table.get(marker, 0.0)
                 if other != code and theirs >= 1e-5:
                     assert theirs <= own.get(marker, 0.0) / 5, (code, marker, other)
+
+
+def training_examples(intents: set[str]) -> list[tuple[str, str]]:
+    found = []
+    for path in sorted((PROFILES_DIR.parents[1] / "data" / "nlu").glob("*/*.yml")):
+        for item in yaml.safe_load(path.read_text(encoding="utf-8")).get("nlu", []):
+            if item.get("intent") in intents:
+                found += [
+                    (path.parent.name, line.strip()[2:].strip())
+                    for line in item["examples"].splitlines()
+                    if line.strip()
+                ]
+    return found
+
+
+def test_every_refusal_the_model_learnt_has_a_refusal_word():
+    """answers_where must never turn a refusal of the training data into a place."""
+    refusals = training_examples({"deny", "later"})
+    assert len(refusals) > 150
+    taken_for_places = [
+        (lang, text)
+        for lang, text in refusals
+        if answers_where(f"estoy en tapachula {text}")
+    ]
+    assert taken_for_places == []
+
+
+@pytest.mark.parametrize(
+    ("text", "answers"),
+    [
+        ("estoy en narnia", True),
+        ("ando por la terminal de lajas blancas", True),
+        ("we are in springfield", True),
+        ("to na rodoviaria de boa vista", True),
+        ("no, estoy en casa", False),
+        ("not now, i'm at work", False),
+        ("depois, estou no trabalho", False),
+        ("narnia", False),  # a bare name: the model and the form decide
+        ("hola", False),
+    ],
+)
+def test_a_message_that_says_where_the_person_is(text, answers):
+    assert answers_where(text) is answers

@@ -130,3 +130,24 @@ def test_only_a_request_that_names_a_person_opens_a_case(identification, text, r
     message = classified(text, "request_human")
     InputGuard({}).process(identification.process([message]))
     assert message.get(INTENT)["name"] == read_as
+
+
+@pytest.mark.parametrize(
+    ("text", "read_as", "becomes"),
+    [
+        ("estoy en narnia", "deny", "inform_place"),
+        ("ando por villa xyz", "later", "inform_place"),
+        ("i'm in qwerton", "deny", "inform_place"),
+        ("estou em narnia", "deny", "inform_place"),
+        ("no, estoy en casa", "deny", "deny"),
+        ("mas tarde, estoy en el trabajo", "later", "later"),
+        ("no gracias", "deny", "deny"),
+        ("estoy en tapachula", "find_service", "find_service"),
+    ],
+)
+def test_a_place_the_model_never_saw_is_not_a_refusal(
+    identification, text, read_as, becomes
+):
+    message = classified(text, read_as)
+    InputGuard({}).process(identification.process([message]))
+    assert message.get(INTENT)["name"] == becomes
