@@ -43,8 +43,10 @@ $(BIN)/.installed: requirements.lock scripts/find-python310
 
 $(MODEL): $(BIN)/.installed $(TRAIN_INPUTS)
 	@mkdir -p models
+	@started=$$(date +%s) && \
 	$(BIN)/rasa train --config config.yml --domain bot/domain --data $(TRAIN_DATA) \
-	  --out models --fixed-model-name amparo --force
+	  --out models --fixed-model-name amparo --force && \
+	echo $$(( $$(date +%s) - started )) > models/training-seconds
 	@touch $@
 
 train: $(MODEL)
@@ -69,6 +71,7 @@ bench: $(MODEL)
 	$(BIN)/python -m bench.language
 	$(BIN)/python -m bench.search
 	$(BIN)/python -m bench.disclosure
+	$(BIN)/python -m bench.load
 
 # A partner's HXL-tagged service list (CSV or XLSX) → var/services_catalog.yml + report.
 import-hxl: $(BIN)/.installed

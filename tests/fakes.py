@@ -23,6 +23,7 @@ class Sent:
     api: str  # "twilio" or "telegram"
     method: str  # "Messages" or the Bot API method
     fields: dict
+    at: float = field(default_factory=time.monotonic)  # when it arrived
 
     @property
     def to(self) -> str:

@@ -7,7 +7,6 @@ import http.client
 import json
 import os
 import re
-import socket
 import subprocess
 import sys
 import time
@@ -27,16 +26,11 @@ from amparo.responses import responses
 from amparo.settings import Settings
 from caseworker.app import COOKIE, deliver_once, remind_once, template_rows
 from channels.outbound import DeliveryError
+from scripts.stack import free_port
 from tests.conftest import TEST_DATA_KEY, TEST_ID_KEY
 
 ROOT = Path(__file__).resolve().parents[2]
 PASSWORD = "correct horse battery"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class Desk:

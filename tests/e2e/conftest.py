@@ -10,9 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
-import subprocess
-import sys
 import threading
 import time
 import urllib.error
@@ -26,18 +23,11 @@ import pytest
 
 from amparo.cases import CaseStore
 from amparo.responses import responses
+from scripts.stack import ROOT, Stack
 from tests.conftest import TEST_DATA_KEY, TEST_ID_KEY
 from tests.fakes import TELEGRAM_TOKEN, TWILIO_SID, TWILIO_TOKEN, FakeApis
 
-ROOT = Path(__file__).resolve().parents[2]
 MODEL = Path(os.environ.get("AMPARO_MODEL", ROOT / "models" / "amparo.tar.gz"))
-BIN = Path(sys.executable).parent
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @dataclass
@@ -176,7 +166,6 @@ def chat(tmp_path_factory) -> Iterator[Chat]:
     if not MODEL.is_file():
         pytest.skip(f"no trained model at {MODEL}: run `make test`, which trains first")
     tmp = tmp_path_factory.mktemp("stack")
-    actions_port, rasa_port, desk_port = free_port(), free_port(), free_port()
     inbox = Inbox()
     apis = FakeApis()
     apis.serve()
@@ -184,30 +173,40 @@ def chat(tmp_path_factory) -> Iterator[Chat]:
     store = CaseStore.from_url(cases_db)
     store.create_caseworker(username="ana", password=PASSWORD, teams=["gbv", "general"])
     store.create_caseworker(username="sue", password=PASSWORD, role="supervisor")
-    endpoints = tmp / "endpoints.yml"
-    endpoints.write_text(
-        f'action_endpoint:\n  url: "http://127.0.0.1:{actions_port}/webhook"\n'
+    stack = Stack(
+        tmp,
+        MODEL,
+        CHANNELS,
+        {
+            "AMPARO_CASES_DB": cases_db,
+            "AMPARO_TEAM_HOURS": "24/7",
+            "AMPARO_CALLBACK_URL": inbox.serve(),
+            **phone_settings(apis.url),
+        },
     )
-    credentials = tmp / "credentials.yml"
-    credentials.write_text(
-        "".join(
-            f"{channel}:\n"
-            for channel in (
-                "channels.webchat.WebChatInput",
-                "channels.callback.CallbackInput",
-                "channels.twilio.WhatsAppInput",
-                "channels.twilio.SmsInput",
-                "channels.telegram.TelegramInput",
-            )
-        )
-    )
-    env = {
-        **os.environ,
-        "SANIC_HOST": "127.0.0.1",
-        "PYTHONPATH": str(ROOT),
-        "AMPARO_CASES_DB": cases_db,
-        "AMPARO_TEAM_HOURS": "24/7",
-        "AMPARO_CALLBACK_URL": inbox.serve(),
+    try:
+        stack.start()
+    except RuntimeError as problem:
+        pytest.fail(str(problem))
+    try:
+        desk = Desk(stack.url("desk"), store)
+        yield Chat(stack.url("rasa"), desk, inbox, apis, tmp)
+    finally:
+        stack.stop()
+
+
+CHANNELS = (
+    "channels.webchat.WebChatInput",
+    "channels.callback.CallbackInput",
+    "channels.twilio.WhatsAppInput",
+    "channels.twilio.SmsInput",
+    "channels.telegram.TelegramInput",
+)
+
+
+def phone_settings(api_url: str) -> dict[str, str]:
+    """WhatsApp, SMS and Telegram on, against the fake APIs at ``api_url``."""
+    return {
         # Twilio signs the URL it called: the public one, as behind a reverse proxy.
         "AMPARO_PUBLIC_URL": PUBLIC_URL,
         "AMPARO_ID_KEY": TEST_ID_KEY,
@@ -216,85 +215,8 @@ def chat(tmp_path_factory) -> Iterator[Chat]:
         "TWILIO_AUTH_TOKEN": TWILIO_TOKEN,
         "TWILIO_SMS_FROM": SMS_NUMBER,
         "TWILIO_WHATSAPP_FROM": WHATSAPP_NUMBER,
-        "TWILIO_API_URL": apis.url,
+        "TWILIO_API_URL": api_url,
         "TELEGRAM_BOT_TOKEN": TELEGRAM_TOKEN,
         "TELEGRAM_WEBHOOK_SECRET": TELEGRAM_SECRET,
-        "TELEGRAM_API_URL": apis.url,
+        "TELEGRAM_API_URL": api_url,
     }
-    names = ("actions.log", "rasa.log", "desk.log")
-    logs = [open(tmp / name, "w") for name in names]  # noqa: SIM115
-    processes = [
-        subprocess.Popen(
-            [
-                BIN / "rasa",
-                "run",
-                "actions",
-                "--actions",
-                "actions",
-                "--port",
-                str(actions_port),
-            ],
-            cwd=ROOT,
-            env=env,
-            stdout=logs[0],
-            stderr=subprocess.STDOUT,
-        ),
-        subprocess.Popen(
-            [
-                BIN / "rasa",
-                "run",
-                "--model",
-                MODEL,
-                "--interface",
-                "127.0.0.1",
-                "--port",
-                str(rasa_port),
-                "--credentials",
-                credentials,
-                "--endpoints",
-                endpoints,
-            ],
-            cwd=ROOT,
-            env=env,
-            stdout=logs[1],
-            stderr=subprocess.STDOUT,
-        ),
-        subprocess.Popen(
-            [sys.executable, "-m", "caseworker", "--port", str(desk_port)],
-            cwd=ROOT,
-            env=env,
-            stdout=logs[2],
-            stderr=subprocess.STDOUT,
-        ),
-    ]
-    try:
-        ready = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "scripts.wait_ready",
-                f"http://127.0.0.1:{rasa_port}/",
-                f"http://127.0.0.1:{actions_port}/health",
-                f"http://127.0.0.1:{desk_port}/health",
-                "--pids",
-                *(str(p.pid) for p in processes),
-                "--warm-up",
-                f"http://127.0.0.1:{actions_port}",
-            ],
-            cwd=ROOT,
-            env=env,
-            check=False,
-        )
-        if ready.returncode:
-            pytest.fail(
-                "the stack did not start:\n" + (tmp / "rasa.log").read_text()[-3000:]
-            )
-        desk = Desk(f"http://127.0.0.1:{desk_port}", store)
-        yield Chat(f"http://127.0.0.1:{rasa_port}", desk, inbox, apis, tmp)
-    finally:
-        for process in processes:
-            process.terminate()
-        for process in processes:
-            process.wait(timeout=30)
-        for log in logs:
-            log.close()
