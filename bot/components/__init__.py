@@ -9,6 +9,11 @@ from rasa.engine.storage.resource import Resource
 from rasa.engine.storage.storage import ModelStorage
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
+from bot import speedups
+
+# Rasa imports this package when it loads the model: the server runs with the fixes.
+speedups.install()
+
 
 class ConfiguredComponent(GraphComponent):
     """A component built from its config alone: nothing to train, persist or load."""
