@@ -314,19 +314,6 @@ class LanguageIdentifier:
 
 
 @cache
-def _calling_codes(directory: Path = PROFILES_DIR) -> tuple[str, ...]:
-    codes = {
-        str(code)
-        for path in directory.glob("*.yml")
-        for code in (yaml.safe_load(path.read_text(encoding="utf-8")) or {}).get(
-            "calling_codes"
-        )
-        or []
-    }
-    return tuple(sorted(codes, key=len, reverse=True))
-
-
-@cache
 def _profiles(directory: Path = PROFILES_DIR) -> tuple[LanguageProfile, ...]:
     return tuple(
         LanguageProfile.load(path.stem, directory)
@@ -348,6 +335,12 @@ def answers_where(text: str) -> bool:
     return any(says(p.place_frames) for p in profiles) and not any(
         says(p.refusals) for p in profiles
     )
+
+
+@cache
+def _calling_codes() -> tuple[str, ...]:
+    codes = {code for profile in _profiles() for code in profile.calling_codes}
+    return tuple(sorted(codes, key=len, reverse=True))
 
 
 def calling_code(number: str) -> str | None:

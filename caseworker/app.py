@@ -46,7 +46,7 @@ from amparo.contacts import NoAddress, contacts
 from amparo.handoff import lines_for
 from amparo.responses import responses
 from amparo.settings import Settings
-from channels.outbound import DeliveryError, Sender
+from channels.outbound import NEEDS, DeliveryError, Sender
 
 logger = logging.getLogger(__name__)
 
@@ -62,7 +62,7 @@ SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 MAX_REQUEST_BYTES = 64 * 1024  # a reply is at most 4,000 characters
 MAX_ID = 2**63 - 1  # larger ids in a URL are simply not found (not a database error)
 AUDIT_ROWS = 500  # the newest entries the audit view gets
-PHONE_CHANNELS = frozenset({"whatsapp", "sms", "telegram"})
+PHONE_CHANNELS = frozenset(NEEDS)  # the channels that hold an address
 SECURITY_HEADERS = {
     "Content-Security-Policy": "default-src 'self'; script-src 'self'; "
     "style-src 'self'; img-src 'self' data:; connect-src 'self'; "
