@@ -19,7 +19,7 @@ TRAIN_INPUTS := config.yml $(shell find bot data/nlu -type f -name '*.yml' 2>/de
 TRAIN_DATA   := data/nlu bot/rules bot/stories
 
 .PHONY: help run test train shell validate bench lint lock clean import-hxl account \
-  keys telegram-webhook browser
+  keys telegram-webhook browser retention rotate-keys
 
 help:
 	@echo "make run      install, train if needed, start the bot and the local chat"
@@ -28,7 +28,9 @@ help:
 	@echo "make bench    benchmarks (tables for the README)"
 	@echo "make import-hxl CSV=file   convert a partner's HXL service list to the catalog"
 	@echo "make account NAME=ana TEAMS=\"gbv general\" [SUPERVISOR=1]   a caseworker account"
-	@echo "make keys     fresh AMPARO_ID_KEY and AMPARO_DATA_KEYS for the phone channels"
+	@echo "make keys     fresh AMPARO_ID_KEY and AMPARO_DATA_KEYS (encryption at rest)"
+	@echo "make retention [DAYS=N]   delete conversations and closed cases older than N days"
+	@echo "make rotate-keys   re-encrypt everything with the first of AMPARO_DATA_KEYS"
 	@echo "make telegram-webhook URL=https://…/webhooks/telegram/webhook"
 	@echo "make train | validate | lint | lock | clean"
 
@@ -89,6 +91,14 @@ account: $(BIN)/.installed
 # channels"): print them once, keep them in the deployment's environment.
 keys: $(BIN)/.installed
 	@$(BIN)/python -m amparo.contacts
+
+# Privacy (README, "Privacy and data protection"): the local keys unless set.
+retention: $(BIN)/.installed
+	@. scripts/lib.sh && BIN=$(BIN) local_keys && \
+	$(BIN)/python -m amparo.privacy retention $(if $(DAYS),--days $(DAYS))
+
+rotate-keys: $(BIN)/.installed
+	@. scripts/lib.sh && BIN=$(BIN) local_keys && $(BIN)/python -m amparo.privacy rotate-keys
 
 telegram-webhook: $(BIN)/.installed
 	@test -n "$(URL)" || { echo "usage: make telegram-webhook URL=https://host/webhooks/telegram/webhook"; exit 2; }

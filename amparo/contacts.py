@@ -19,15 +19,17 @@ import hashlib
 import hmac
 import json
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cache
 
-from cryptography.fernet import Fernet, InvalidToken, MultiFernet
-from sqlalchemy import Column, DateTime, String, Text, delete, select
+from cryptography.fernet import Fernet, InvalidToken
+from sqlalchemy import Column, DateTime, String, Text, delete, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import declarative_base, sessionmaker
 
+from amparo.sealing import cipher
 from amparo.settings import Settings, settings
 
 Base = declarative_base()
@@ -35,6 +37,7 @@ Base = declarative_base()
 SEEN_DAYS = 2
 PRUNE_EVERY_SECONDS = 3600
 MAX_MENU = 20
+IN_USE_EVERY = dt.timedelta(days=1)  # how often a contact in use is marked so
 
 
 class NoAddress(LookupError):
@@ -50,6 +53,14 @@ class Contact(Base):
     updated_at = Column(DateTime(timezone=True), nullable=False)
 
 
+class Notice(Base):
+    """The privacy notice was sent to this conversation (once per person)."""
+
+    __tablename__ = "privacy_notice"
+    conversation_id = Column(String(64), primary_key=True)
+    sent_at = Column(DateTime(timezone=True), nullable=False, index=True)
+
+
 class Delivery(Base):
     __tablename__ = "inbound_delivery"
     channel = Column(String(16), primary_key=True)
@@ -61,6 +72,11 @@ def _now() -> dt.datetime:
     return dt.datetime.now(dt.timezone.utc)
 
 
+def _aware(moment: dt.datetime) -> dt.datetime:
+    """SQLite gives back UTC times without their zone."""
+    return moment if moment.tzinfo else moment.replace(tzinfo=dt.timezone.utc)
+
+
 class Keys:
     """The pseudonym key and the address keys, checked once."""
 
@@ -70,16 +86,8 @@ class Keys:
                 "AMPARO_ID_KEY must be a secret of at least 32 characters "
                 "(make keys prints one)"
             )
-        if not data_keys:
-            raise ValueError("AMPARO_DATA_KEYS is empty (make keys prints a key)")
-        try:
-            ferns = [Fernet(key.encode()) for key in data_keys]
-        except ValueError:
-            raise ValueError(
-                "AMPARO_DATA_KEYS must be Fernet keys, comma-separated "
-                "(make keys prints one)"
-            ) from None
-        self.fernet, self._current = MultiFernet(ferns), ferns[0]
+        self.fernet = cipher(data_keys)
+        self._current = Fernet(data_keys[0].encode())
         self._id_key = id_key.encode()
 
     @classmethod
@@ -139,14 +147,17 @@ class ContactStore:
         conversation_id = keys.pseudonym(channel, address)
 
         def keep(contact: Contact) -> None:
-            token = contact.address
+            token, now = contact.address, _now()
             if token is not None and keys.is_current(token):
+                # In use: retention keeps it (one write a day at most).
+                if _aware(contact.updated_at) < now - IN_USE_EVERY:
+                    contact.updated_at = now
                 return
             try:
                 contact.address = keys.reseal(token) if token else keys.seal(address)
             except InvalidToken:
                 contact.address = keys.seal(address)
-            contact.updated_at = _now()
+            contact.updated_at = now
 
         self._change(conversation_id, channel, keep)
         return conversation_id
@@ -199,18 +210,82 @@ class ContactStore:
             return Offered()
 
     def set_menu(self, conversation_id: str, channel: str, offered: Offered) -> None:
-        """What a number reply means from now on (nothing, if nothing is offered)."""
-        menu = (
-            json.dumps({"tag": offered.tag, "payloads": offered.payloads[:MAX_MENU]})
-            if offered.payloads
-            else None
-        )
+        """What a number reply means from now on (nothing, if nothing is offered).
+        An empty menu creates no contact: after "delete my data" nothing is kept."""
+        if not offered.payloads:
+            with self._session() as session, session.begin():
+                session.execute(
+                    update(Contact)
+                    .where(
+                        Contact.conversation_id == conversation_id,
+                        Contact.menu.is_not(None),
+                    )
+                    .values(menu=None, updated_at=_now())
+                )
+            return
+        menu = json.dumps({"tag": offered.tag, "payloads": offered.payloads[:MAX_MENU]})
 
         def keep(contact: Contact) -> None:
             if contact.menu != menu:
                 contact.menu, contact.updated_at = menu, _now()
 
         self._change(conversation_id, channel, keep)
+
+    def noticed(self, conversation_id: str) -> bool:
+        """Whether the privacy notice was sent to this conversation."""
+        with self._session() as session:
+            return session.get(Notice, conversation_id) is not None
+
+    def mark_noticed(self, conversation_id: str) -> None:
+        try:
+            with self._session() as session, session.begin():
+                session.add(Notice(conversation_id=conversation_id, sent_at=_now()))
+        except IntegrityError:  # two turns at once: sent already
+            pass
+
+    def erase(self, conversation_id: str) -> int:
+        """Forgets the person: their address, menu and notice. Rows deleted."""
+        with self._session() as session, session.begin():
+            return sum(
+                session.execute(
+                    delete(model).where(model.conversation_id == conversation_id)
+                ).rowcount
+                for model in (Contact, Notice)
+            )
+
+    def expire(self, before: dt.datetime, keep: Iterable[str] = ()) -> int:
+        """Retention: forgets contacts unused and notices sent before ``before``,
+        except the conversations in ``keep`` (people with an open case)."""
+        keep = list(keep)
+        with self._session() as session, session.begin():
+            return sum(
+                session.execute(
+                    delete(model).where(
+                        column < before, model.conversation_id.not_in(keep)
+                    )
+                ).rowcount
+                for model, column in (
+                    (Contact, Contact.updated_at),
+                    (Notice, Notice.sent_at),
+                )
+            )
+
+    def reseal_all(self) -> int:
+        """Key rotation: every address sealed with the current key; one no key opens
+        is dropped (the person's next message stores it again). Rows changed."""
+        keys, changed = self._keys(), 0
+        with self._session() as session, session.begin():
+            for contact in session.scalars(
+                select(Contact).where(Contact.address.is_not(None))
+            ):
+                if keys.is_current(contact.address):
+                    continue
+                try:
+                    contact.address = keys.reseal(contact.address)
+                except InvalidToken:
+                    contact.address = None
+                changed += 1
+        return changed
 
     def first_delivery(self, channel: str, external_id: str) -> bool:
         """Records a channel's delivery id; False when it was taken already. Ids older
@@ -255,7 +330,8 @@ def contacts() -> ContactStore:
     from amparo.handoff import case_store
 
     config = settings()
-    keys = Keys.of(config) if config.id_key or config.data_keys else None
+    # The data keys alone (encryption at rest, no phone channel) need no pseudonyms.
+    keys = Keys.of(config) if config.id_key else None
     return ContactStore(case_store().engine, keys)
 
 

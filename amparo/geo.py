@@ -176,11 +176,11 @@ def parse_coordinates(text: object) -> tuple[float, float] | None:
     return None
 
 
-PIN_DECIMALS = 3  # about 100 m: enough to find the nearest places, not an address
+PIN_DECIMALS = 2  # about 1 km: enough to find the nearest places, not a doorstep
 
 
 def pin_text(latitude: float, longitude: float) -> str:
-    """A position as the bot keeps it: "14.906,-92.263", rounded to about 100 m."""
+    """A position as the bot keeps it: "14.91,-92.26", rounded to about 1 km."""
     return f"{latitude:.{PIN_DECIMALS}f},{longitude:.{PIN_DECIMALS}f}"
 
 

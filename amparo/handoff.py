@@ -4,10 +4,14 @@ the case store, the team's hours, and the emergency lines for a person's country
 from __future__ import annotations
 
 import datetime as dt
+import logging
+from collections.abc import Iterable, Mapping
 from functools import cache
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from opening_hours import OpeningHours, State
+from sqlalchemy.exc import SQLAlchemyError
 
 from amparo.cases import CaseStore
 from amparo.geo import countries, country_name
@@ -56,6 +60,68 @@ def emergency_reply(country: str | None, language: str) -> tuple[str, dict[str, 
 def emergency_text(country: str | None, language: str) -> str:
     name, values = emergency_reply(country, language)
     return responses().text(name, language, **values)
+
+
+def open_case_for(
+    *,
+    conversation_id: str,
+    channel: str,
+    language: str,
+    country: str | None,
+    place: str | None,
+    events: Iterable[Mapping[str, Any]],
+    now: dt.datetime,
+) -> tuple[str, dict[str, str]]:
+    """Opens the person's case (or finds the open one, or reopens a recent one) from
+    their conversation's events (Rasa's, as dicts), and returns the response that
+    tells them what happens now, with its values. Shared by the action server and
+    the Rasa server's own fallback when the action server is away (bot/fallbacks.py).
+    """
+    category, said = what_led_here(events)
+    back_at = team_back_at(now, _profile(language))
+    try:
+        opened = case_store().open_case(
+            conversation_id=conversation_id,
+            channel=channel,
+            language=language,
+            category=category,
+            country=country if country in countries() else None,
+            area=place,
+            context=[said] if said else [],
+            reopen_within=dt.timedelta(hours=settings().reopen_hours),
+            told_waiting=back_at is not None,
+            now=now,
+        )
+    except SQLAlchemyError:
+        logging.getLogger(__name__).exception("the case could not be opened")
+        return "utter_handoff_unavailable", {}
+    logging.getLogger(__name__).info(
+        "case %s %s", opened.case.id, "reopened" if opened.reopened else "open"
+    )
+    if back_at is None:
+        return "utter_handoff_opened", {}
+    return "utter_handoff_opened_closed", {
+        "back_at": back_at,
+        "help_lines": lines_for(country, language),
+    }
+
+
+def what_led_here(events: Iterable[Mapping[str, Any]]) -> tuple[str, str | None]:
+    """The category of the latest disclosure, danger or request for a person, and
+    what the person wrote then (not a button's payload), for the caseworker."""
+    for event in reversed(list(events)):
+        if event.get("event") != "user":
+            continue
+        intent = (event.get("parse_data") or {}).get("intent", {}).get("name")
+        if intent in CATEGORY_OF_INTENT:
+            text = (event.get("text") or "").strip()
+            return CATEGORY_OF_INTENT[intent], None if text.startswith("/") else text
+    return "request_human", None
+
+
+@cache
+def _profile(language: str) -> LanguageProfile:
+    return LanguageProfile.load(language)
 
 
 def team_back_at(

@@ -80,6 +80,8 @@ class LanguageProfile:
     # message is not a refusal ("no", "más tarde"): see answers_where.
     place_frames: tuple[str, ...] = ()
     refusals: tuple[str, ...] = ()
+    # Whole messages that are a command ("borrar", "salir"): (intent, phrases) pairs.
+    commands: tuple[tuple[str, frozenset[str]], ...] = ()
 
     @classmethod
     def load(cls, code: str, directory: Path = PROFILES_DIR) -> LanguageProfile:
@@ -103,6 +105,10 @@ class LanguageProfile:
             decimal_separator=data["decimal_separator"],
             place_frames=tuple(_folded_words(data, "place_frames", path)),
             refusals=tuple(_folded_words(data, "refusals", path)),
+            commands=tuple(
+                (intent, frozenset(_folded_words(data["commands"], intent, path)))
+                for intent in data.get("commands") or {}
+            ),
         )
 
 
@@ -335,6 +341,17 @@ def answers_where(text: str) -> bool:
     return any(says(p.place_frames) for p in profiles) and not any(
         says(p.refusals) for p in profiles
     )
+
+
+def command_in(text: str) -> str | None:
+    """The command a whole message is ("BORRAR" → ``delete_data``, "sair" →
+    ``quick_exit``) in any language we answer in, or None."""
+    said = phrase(text)
+    for profile in _profiles():
+        for intent, phrases in profile.commands:
+            if said in phrases:
+                return intent
+    return None
 
 
 @cache

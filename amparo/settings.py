@@ -20,6 +20,14 @@ class Settings:
     nearby_km: float = 50.0  # farther than this, a result is "not near": say so
     # The case store (SQLAlchemy URL): SQLite here, PostgreSQL at scale.
     cases_db: str = f"sqlite:///{ROOT / 'var' / 'cases.db'}"
+    # Rasa's tracker store (bot/trackers.py), also read to erase a person's history.
+    tracker_db: str = f"sqlite:///{ROOT / 'var' / 'tracker.db'}"
+    # Conversations, closed cases and contacts older than this are deleted
+    # (python -m amparo.privacy retention); the privacy notice says so.
+    retention_days: float = 90.0
+    # The privacy notice's words on sharing, in the operator's own words: a YAML file
+    # with es, en and pt (empty: the domain's utter_sharing_statement).
+    sharing_statement: Path | None = None
     # When caseworkers are on duty (OpenStreetMap opening_hours syntax), in which zone.
     team_hours: str = "Mo-Fr 08:00-18:00"
     team_timezone: str = "America/Panama"
@@ -71,6 +79,15 @@ class Settings:
             catalog=Path(env.get("AMPARO_CATALOG") or cls.catalog),
             nearby_km=_number(env, "AMPARO_NEARBY_KM", cls.nearby_km, 20_000),
             cases_db=env.get("AMPARO_CASES_DB") or cls.cases_db,
+            tracker_db=env.get("AMPARO_TRACKER_DB") or cls.tracker_db,
+            retention_days=_number(
+                env, "AMPARO_RETENTION_DAYS", cls.retention_days, 3650
+            ),
+            sharing_statement=(
+                Path(env["AMPARO_SHARING_STATEMENT"])
+                if env.get("AMPARO_SHARING_STATEMENT")
+                else None
+            ),
             team_hours=team_hours,
             team_timezone=team_timezone,
             handoff_wait_minutes=_number(

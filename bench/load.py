@@ -241,10 +241,6 @@ def main(argv: list[str] | None = None) -> None:
                 "AMPARO_TEAM_HOURS": "24/7",
                 **phone_settings(apis.url),
             },
-            endpoints=(
-                "tracker_store:\n  type: SQL\n  dialect: sqlite\n"
-                f"  db: {tmp / 'tracker.db'}\n"
-            ),
         )
         ready = stack.start()
         try:

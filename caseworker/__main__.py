@@ -6,6 +6,7 @@ import argparse
 import logging
 
 from amparo.handoff import case_store
+from amparo.sealing import ciphers
 from amparo.settings import settings
 from caseworker.app import create_app
 from channels.outbound import push_senders
@@ -20,6 +21,10 @@ def main(argv: list[str] | None = None) -> None:
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s  %(message)s"
     )
     config = settings()
+    try:
+        ciphers()  # case messages are encrypted at rest: no desk without the keys
+    except ValueError as problem:
+        parser.exit(2, f"caseworker: {problem}\n")
     app = create_app(case_store(), config, push_senders(config))
     app.run(host=args.host, port=args.port, access_log=False, motd=False)
 

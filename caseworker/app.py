@@ -19,6 +19,7 @@ import hmac
 import logging
 import re
 from collections.abc import Awaitable, Callable
+from dataclasses import asdict
 from functools import wraps
 from pathlib import Path
 from typing import Any
@@ -44,6 +45,7 @@ from amparo.cases import (
 )
 from amparo.contacts import NoAddress, contacts
 from amparo.handoff import lines_for
+from amparo.privacy import erase_person
 from amparo.responses import responses
 from amparo.settings import Settings
 from channels.outbound import NEEDS, DeliveryError, Sender
@@ -433,6 +435,16 @@ def create_app(
             store.record, case_id=case.id, caseworker=me, action="address_viewed"
         )
         return response.json({"address": found})
+
+    @app.post("/api/cases/<case_id:int>/erase")
+    @authenticated
+    async def erase(request: Request, me: Caseworker, case_id: int) -> HTTPResponse:
+        """A supervisor erases everything kept about the person of a case (all
+        their cases, contact and conversation history), as the person can with
+        "BORRAR". The audit trail keeps who did it and how many cases, nothing more."""
+        conversation_id = await asyncio.to_thread(store.conversation_of, case_id, me)
+        erased = await asyncio.to_thread(erase_person, conversation_id, me)
+        return response.json({"erased": asdict(erased)})
 
     @app.get("/api/templates")
     @authenticated

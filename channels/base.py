@@ -2,9 +2,10 @@
 
 While the person has an open case (amparo.cases), the message goes to the case, stored
 before the channel acknowledges it, and the bot stays silent: it never answers over a
-caseworker. The one exception is safety: danger or thoughts of self-harm written while
+caseworker. The exceptions are safety: danger or thoughts of self-harm written while
 nobody has joined yet get the emergency numbers at once (and the case's urgency goes
-up). Otherwise the message goes to the bot.
+up), and "SALIR" gets the quick-exit advice. Otherwise the message goes to the bot, and
+after the bot's first answer to a person comes the privacy notice, once.
 """
 
 from __future__ import annotations
@@ -16,18 +17,24 @@ import weakref
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from rasa.core.actions.action import create_bot_utterance
 from rasa.core.channels.channel import InputChannel, OutputChannel, UserMessage
 from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
 from amparo.cases import QUEUED, Case, NotFound
+from amparo.catalog import LANGUAGES
 from amparo.contacts import Keys, contacts
 from amparo.cues import disclosure_in
 from amparo.geo import parse_coordinates, pin_text
 from amparo.handoff import case_store, emergency_text
+from amparo.language import command_in
+from amparo.privacy import notice_values, sharing_statement
+from amparo.responses import responses
+from amparo.sealing import ciphers
 from amparo.settings import settings
-from channels.outbound import DeliveryError, Sender, missing
+from channels.outbound import DeliveryError, PhoneSender, missing
 from channels.render import PIN_PAYLOAD, Menu, choice, is_choice
 
 logger = logging.getLogger(__name__)
@@ -46,10 +53,26 @@ MAX_ATTEMPTS = 3
 # Sent to the bot for a photo, voice note, sticker...: answered kindly in the person's
 # language (bot/domain/basics.yml).
 MEDIA_PAYLOAD = "/send_media"
+NOTICE = "utter_privacy_notice"
+# What a command word alone gets while a caseworker has the conversation.
+IN_CASE_REPLIES = {"quick_exit": "utter_restart", "delete_data": "utter_erase_in_case"}
+
+
+def agent_of(request: Request) -> Any:
+    """The Rasa agent serving this request (None in a bare Sanic app)."""
+    return getattr(request.app.ctx, "agent", None)
 
 
 class AmparoInput(InputChannel):
     """Base of our channels: subclasses parse their requests and call :meth:`route`."""
+
+    def __init__(self) -> None:
+        # A person's messages to a case are encrypted at rest: no channel without the
+        # keys (Rasa then refuses to start, saying which setting is missing); nor
+        # with an operator's sharing statement the notice could not say.
+        ciphers()
+        for language in LANGUAGES:
+            sharing_statement(language)
 
     async def route(
         self,
@@ -59,22 +82,26 @@ class AmparoInput(InputChannel):
         text: str,
         output: OutputChannel,
         metadata: dict | None = None,
+        agent: Any = None,
     ) -> bool:
         """Hands the message to the person's open case or to the bot. True when it went
         to a case. Raises when it could be neither stored nor handled, so the channel
-        can refuse it (and the sender retry) instead of losing it.
+        can refuse it (and the sender retry) instead of losing it. ``agent`` (Rasa's)
+        sends the privacy notice after the bot's first answer to this person.
 
         On channels without buttons (``output.menu``), a number reply means that
         choice of the last menu, and this turn's choices become the menu."""
         menu: Menu | None = getattr(output, "menu", None)
         if menu is None:
-            return await self._route(on_new_message, sender, text, output, metadata)
+            return await self._route(
+                on_new_message, sender, text, output, metadata, agent
+            )
         # One turn at a time per person here, so "2" reads the menu of the turn
         # before it, not of one still running.
         lock = _turn_locks.setdefault(sender, asyncio.Lock())
         async with lock:
             to_case = await self._route(
-                on_new_message, sender, text, output, metadata, menu
+                on_new_message, sender, text, output, metadata, agent, menu
             )
             try:
                 offered = Menu().offered() if to_case else menu.offered()
@@ -85,7 +112,9 @@ class AmparoInput(InputChannel):
                 logger.exception("%s: the menu was not kept", self.name())
         return to_case
 
-    async def _route(self, on_new_message, sender, text, output, metadata, menu=None):
+    async def _route(
+        self, on_new_message, sender, text, output, metadata, agent, menu=None
+    ):
         case = await asyncio.to_thread(case_store().open_case_of, sender)
         if case is not None:
             try:
@@ -96,12 +125,45 @@ class AmparoInput(InputChannel):
         if menu is not None and is_choice(text):
             offered = await asyncio.to_thread(contacts().menu, sender)
             text = choice(text, offered, typed=not menu.has_buttons)
+        first = agent is not None and not await asyncio.to_thread(
+            contacts().noticed, sender
+        )
         await on_new_message(
             UserMessage(
                 text, output, sender, input_channel=self.name(), metadata=metadata
             )
         )
+        if first:
+            await self._notice(agent, sender, output)
         return False
+
+    async def _notice(self, agent: Any, sender: str, output: OutputChannel) -> None:
+        """The privacy notice, after the answer (numbers first for someone in
+        danger), said by this server with Rasa's own response generator: no action
+        server needed. It is added to the conversation as words only (no action), so
+        the dialogue state the policies read is the one the answer left. Kept as sent
+        only when it was; not after a turn that erased the person."""
+        try:
+            async with agent.lock_store.lock(sender):
+                tracker = await agent.tracker_store.retrieve(sender)
+                if tracker is None:  # erased in this turn: nothing is stored again
+                    return
+                language = tracker.get_slot("language") or LANGUAGES[0]
+                message = await agent.nlg.generate(
+                    NOTICE, tracker, output.name(), **notice_values(language)
+                )
+                if not message or not message.get("text"):
+                    return
+                given_up = getattr(output, "given_up", 0)
+                await output.send_text_message(sender, message["text"])
+                if getattr(output, "given_up", 0) > given_up:
+                    return  # not delivered: tried again after the next answer
+                message["utter_action"] = NOTICE
+                tracker.update(create_bot_utterance(message))
+                await agent.tracker_store.save(tracker)
+            await asyncio.to_thread(contacts().mark_noticed, sender)
+        except Exception:  # answered already: only the notice is late
+            logger.exception("%s: the privacy notice was not sent", self.name())
 
     async def _to_case(
         self, case: Case, sender: str, text: str, output: OutputChannel
@@ -117,14 +179,16 @@ class AmparoInput(InputChannel):
             category=category,
         )
         if category in URGENT and case.status == QUEUED:
-            try:
-                await output.send_text_message(
-                    sender, emergency_text(case.country, case.language)
-                )
-            except Exception:  # stored already: a retry must not store it twice
-                logger.exception(
-                    "case %s: the emergency numbers were not sent", case.id
-                )
+            reply = emergency_text(case.country, case.language)
+        elif command := IN_CASE_REPLIES.get(command_in(shown)):
+            # The caseworker reads "SALIR" or "BORRAR" too, and knows what it asks.
+            reply = responses().text(command, case.language)
+        else:
+            return
+        try:
+            await output.send_text_message(sender, reply)
+        except Exception:  # stored already: a retry must not store it twice
+            logger.exception("case %s: a safety reply was not sent", case.id)
 
 
 class PhoneInput(AmparoInput):
@@ -134,6 +198,7 @@ class PhoneInput(AmparoInput):
     within :data:`ANSWER_WITHIN_SECONDS` whatever the bot is doing."""
 
     def __init__(self) -> None:
+        super().__init__()
         self._turns: set[asyncio.Task] = set()
         self._failures: dict[str, int] = {}
         self.config = settings()
@@ -149,10 +214,11 @@ class PhoneInput(AmparoInput):
     def from_credentials(cls, credentials: dict | None) -> PhoneInput:
         return cls()  # settings come from the environment (amparo/settings.py)
 
-    def make_sender(self) -> Sender:
+    def make_sender(self) -> PhoneSender:
         raise NotImplementedError
 
-    def output_for(self) -> PhoneOutput:
+    def output_for(self, conversation: str, address: str) -> PhoneOutput:
+        """The replies of the turn that ``address`` (``conversation``) started."""
         raise NotImplementedError
 
     async def receive(
@@ -188,6 +254,7 @@ class PhoneInput(AmparoInput):
         address: str,
         text: str,
         metadata: dict | None = None,
+        agent: Any = None,
     ) -> HTTPResponse | None:
         """Handles one delivery; None when done or still going on in the background
         (the platform is told "received"), a 503 when it could not be handled at all
@@ -203,7 +270,7 @@ class PhoneInput(AmparoInput):
         if not first:
             return None
         task = self.in_background(
-            self._take(on_new_message, delivery_id, address, text, metadata)
+            self._take(on_new_message, delivery_id, address, text, metadata, agent)
         )
         try:
             await asyncio.wait_for(asyncio.shield(task), ANSWER_WITHIN_SECONDS)
@@ -243,7 +310,7 @@ class PhoneInput(AmparoInput):
                 exc_info=task.exception(),
             )
 
-    async def _take(self, on_new_message, delivery_id, address, text, metadata):
+    async def _take(self, on_new_message, delivery_id, address, text, metadata, agent):
         try:
             sender = await asyncio.to_thread(
                 contacts().conversation, self.name(), address
@@ -252,8 +319,9 @@ class PhoneInput(AmparoInput):
                 on_new_message,
                 sender=sender,
                 text=text,
-                output=self.output_for(),
+                output=self.output_for(sender, address),
                 metadata=metadata,
+                agent=agent,
             )
         except BaseException:
             await asyncio.to_thread(
@@ -265,10 +333,21 @@ class PhoneInput(AmparoInput):
 class PhoneOutput(OutputChannel):
     """The bot's replies on a phone channel, through the same senders the caseworker
     desk uses (channels/outbound.py); ``menu`` decides how choices show (numbered on
-    SMS and WhatsApp, buttons on Telegram)."""
+    SMS and WhatsApp, buttons on Telegram). The turn's own ``address`` is used as
+    it came, not looked up again: the answer to "delete my data" still reaches the
+    person after their stored address is gone."""
 
-    def __init__(self, channel: str, sender: Sender, menu: Menu):
+    def __init__(
+        self,
+        channel: str,
+        sender: PhoneSender,
+        menu: Menu,
+        conversation: str,
+        address: str,
+    ):
         self.channel, self.sender, self.menu = channel, sender, menu
+        self.conversation, self.address = conversation, address
+        self.given_up = 0  # replies not delivered after every try
 
     def name(self) -> str:  # type: ignore[override]
         return self.channel
@@ -288,10 +367,14 @@ class PhoneOutput(OutputChannel):
         turn is never replayed, so a reply is never sent twice by a redelivery."""
         for attempt in range(1, SEND_ATTEMPTS + 1):
             try:
-                await self.sender.send(recipient_id, text, buttons)
+                if recipient_id == self.conversation:
+                    await self.sender.deliver(self.address, text, buttons)
+                else:
+                    await self.sender.send(recipient_id, text, buttons)
                 return
             except DeliveryError as problem:
                 if attempt == SEND_ATTEMPTS:
+                    self.given_up += 1
                     logger.error(
                         "%s: a reply to %s was not delivered: %s",
                         self.channel,
@@ -328,7 +411,7 @@ def shared_pin(text: str) -> tuple[float, float] | None:
 
 
 def coarse_pin(text: str) -> str:
-    """A location pin payload with its coordinates rounded to about 100 m, whatever the
+    """A location pin payload with its coordinates rounded to about 1 km, whatever the
     client sent: the exact position never reaches the bot or its store."""
     return _pin_payload(shared_pin(text)) if text.startswith(PIN_PAYLOAD) else text
 

@@ -40,6 +40,12 @@ class Sender(Protocol):
     ) -> None: ...
 
 
+class PhoneSender(Sender, Protocol):
+    async def deliver(
+        self, address: str, text: str, buttons: list | None = None
+    ) -> None: ...
+
+
 class CallbackSender:
     """POSTs ``{"recipient_id", "text", "buttons"}`` as JSON to the operator's URL
     (AMPARO_CALLBACK_URL): for an organisation's own app or a test harness."""
@@ -98,9 +104,14 @@ class TwilioSender:
     async def send(
         self, recipient: str, text: str, buttons: list[dict] | None = None
     ) -> None:
+        await self.deliver(await _address(recipient), text, buttons)
+
+    async def deliver(
+        self, address: str, text: str, buttons: list[dict] | None = None
+    ) -> None:
+        """Sends to an address already known (the one a message just came from)."""
         from twilio.base.exceptions import TwilioException
 
-        address = await _address(recipient)
         if self.channel == "sms":
             text = sms_text(text)
         for piece in split(text, TWILIO_LIMIT):
@@ -144,9 +155,14 @@ class TelegramSender:
     async def send(
         self, recipient: str, text: str, buttons: list | None = None
     ) -> None:
+        await self.deliver(await _address(recipient), text, buttons)
+
+    async def deliver(
+        self, chat_id: str, text: str, buttons: list | None = None
+    ) -> None:
+        """Sends to a chat already known (the one a message just came from)."""
         from telegram.error import TelegramError
 
-        chat_id = await _address(recipient)
         pieces = split(text, TELEGRAM_LIMIT) or [text]
         for number, piece in enumerate(pieces, 1):
             markup = keyboard(buttons) if number == len(pieces) else None

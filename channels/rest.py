@@ -25,7 +25,7 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 
 from amparo.handoff import case_store
-from channels.base import AmparoInput, coarse_pin
+from channels.base import AmparoInput, agent_of, coarse_pin
 
 logger = logging.getLogger(__name__)
 
@@ -62,6 +62,7 @@ class RestInput(AmparoInput):
                 text,
                 metadata,
                 self.output_channel(request.json),
+                agent_of(request),
             )
 
         if self.polled:
@@ -91,6 +92,7 @@ class RestInput(AmparoInput):
         text: str,
         metadata: dict,
         output: OutputChannel,
+        agent: Any = None,
     ) -> HTTPResponse:
         try:
             await self.route(
@@ -99,6 +101,7 @@ class RestInput(AmparoInput):
                 text=text,
                 output=output,
                 metadata=metadata,
+                agent=agent,
             )
         except Exception:
             # Neither stored nor answered: the client may send it again.

@@ -28,7 +28,13 @@ from sanic.response import HTTPResponse
 from telegram import Update
 
 from amparo.settings import settings
-from channels.base import MEDIA_PAYLOAD, PhoneInput, PhoneOutput, pin_payload
+from channels.base import (
+    MEDIA_PAYLOAD,
+    PhoneInput,
+    PhoneOutput,
+    agent_of,
+    pin_payload,
+)
 from channels.outbound import TelegramSender, missing
 from channels.render import Menu
 
@@ -105,8 +111,10 @@ class TelegramInput(PhoneInput):
     def make_sender(self) -> TelegramSender:
         return TelegramSender(self.config)
 
-    def output_for(self) -> PhoneOutput:
-        return PhoneOutput(self.name(), self.sender, Menu(has_buttons=True))
+    def output_for(self, conversation: str, address: str) -> PhoneOutput:
+        return PhoneOutput(
+            self.name(), self.sender, Menu(has_buttons=True), conversation, address
+        )
 
     async def receive(
         self,
@@ -138,6 +146,7 @@ class TelegramInput(PhoneInput):
             address=inbound.chat_id,
             text=inbound.text,
             metadata=metadata,
+            agent=agent_of(request),
         )
         return refused or response.json({})
 

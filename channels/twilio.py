@@ -25,7 +25,13 @@ from twilio.request_validator import RequestValidator
 from twilio.twiml.messaging_response import MessagingResponse
 
 from amparo.language import calling_code
-from channels.base import MEDIA_PAYLOAD, PhoneInput, PhoneOutput, pin_payload
+from channels.base import (
+    MEDIA_PAYLOAD,
+    PhoneInput,
+    PhoneOutput,
+    agent_of,
+    pin_payload,
+)
 from channels.outbound import TwilioSender
 from channels.render import Menu
 
@@ -79,8 +85,8 @@ class TwilioInput(PhoneInput):
         self.validator = RequestValidator(self.config.twilio_auth_token)
         return TwilioSender(self.name(), self.config)
 
-    def output_for(self) -> PhoneOutput:
-        return PhoneOutput(self.name(), self.sender, Menu())
+    def output_for(self, conversation: str, address: str) -> PhoneOutput:
+        return PhoneOutput(self.name(), self.sender, Menu(), conversation, address)
 
     def public_url(self, request: Request) -> str:
         """The URL Twilio called, as Twilio saw it (behind a proxy: the proxy's)."""
@@ -114,6 +120,7 @@ class TwilioInput(PhoneInput):
             metadata={"calling_code": inbound.calling_code}
             if inbound.calling_code
             else None,
+            agent=agent_of(request),
         )
         return refused or twiml()
 

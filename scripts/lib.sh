@@ -19,3 +19,18 @@ start_desk() {
   "$BIN/python" -m caseworker --port "$1" >"$2" 2>&1 &
   DESK_PID=$!
 }
+
+# local_keys: without AMPARO_DATA_KEYS in the environment, the keys of this checkout,
+# made once in var/keys.env (readable by its owner only). They encrypt case messages,
+# notes and addresses at rest: losing the file loses what they sealed.
+local_keys() {
+  if [ -n "${AMPARO_DATA_KEYS:-}" ]; then return 0; fi
+  if [ ! -s var/keys.env ]; then
+    mkdir -p var
+    (umask 077 && "$BIN/python" -m amparo.contacts >var/keys.env) || return 1
+    echo "Made encryption keys for this checkout: var/keys.env (keep it; back it up)."
+  fi
+  set -a
+  . var/keys.env
+  set +a
+}

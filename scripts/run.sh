@@ -10,6 +10,7 @@ ACTIONS_PORT=${ACTIONS_PORT:-5055}
 DESK_PORT=${DESK_PORT:-5080}
 mkdir -p var
 . scripts/lib.sh
+local_keys || exit 1
 
 pids=()
 stop() {

@@ -7,6 +7,7 @@ BIN=${VENV:-.venv}/bin
 ACTIONS_PORT=${SHELL_ACTIONS_PORT:-5065}
 mkdir -p var
 . scripts/lib.sh
+local_keys || exit 1
 start_actions "$ACTIONS_PORT" var/shell-actions.log || exit 1
 trap 'kill $ACTIONS_PID 2>/dev/null; wait $ACTIONS_PID 2>/dev/null' EXIT INT TERM HUP
 endpoints_for "$ACTIONS_PORT" var/shell-endpoints.yml

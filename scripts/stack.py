@@ -30,7 +30,7 @@ class Stack:
     model: Path
     channels: Sequence[str]  # credentials.yml keys, e.g. "channels.twilio.SmsInput"
     env: Mapping[str, str] = field(default_factory=dict)
-    endpoints: str = ""  # more of endpoints.yml (a tracker store, say)
+    endpoints: str = ""  # more of endpoints.yml (a lock store, say)
     ports: dict[str, int] = field(
         default_factory=lambda: {n: free_port() for n in NAMES}
     )
@@ -46,7 +46,7 @@ class Stack:
         endpoints = self.folder / "endpoints.yml"
         endpoints.write_text(
             f'action_endpoint:\n  url: "{self.url("actions")}/webhook"\n'
-            + self.endpoints
+            "tracker_store:\n  type: bot.trackers.AmparoTrackerStore\n" + self.endpoints
         )
         credentials = self.folder / "credentials.yml"
         credentials.write_text("".join(f"{channel}:\n" for channel in self.channels))
@@ -56,6 +56,8 @@ class Stack:
             "PYTHONPATH": str(ROOT),
             # Also when not started by make: no telemetry, no crash reports to Sentry.
             "RASA_TELEMETRY_ENABLED": "false",
+            # Rasa's history, in the folder unless the caller says where.
+            "AMPARO_TRACKER_DB": f"sqlite:///{self.folder / 'tracker.db'}",
         }
         env.update(self.env)
         port = {name: str(number) for name, number in self.ports.items()}

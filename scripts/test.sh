@@ -8,9 +8,12 @@ BIN=${VENV:-.venv}/bin
 export AMPARO_MODEL=${AMPARO_MODEL:-models/amparo.tar.gz}
 mkdir -p var results
 . scripts/lib.sh
-# The conversation tests open cases: never in the store `make run` uses.
-rm -f var/test-cases.db*
+# The conversation tests open cases and erase data: never in the stores `make run` uses.
+rm -f var/test-cases.db* var/test-tracker.db*
 export AMPARO_CASES_DB="sqlite:///$PWD/var/test-cases.db"
+export AMPARO_TRACKER_DB="sqlite:///$PWD/var/test-tracker.db"
+# Keys of their own too (pytest sets its own for each test).
+eval "$("$BIN/python" -m amparo.contacts | sed 's/^/export /')"
 
 "$BIN/python" -m pytest "$@" || exit 1
 

@@ -43,27 +43,34 @@ class FakeApis:
     sent: list[Sent] = field(default_factory=list)
     refuse: int = 0  # answer 500 to this many of the next sends
     url: str = ""
+    # Texts left out of what messages() lists unless asked for (the e2e tests set
+    # aside the privacy notice, which tests/e2e/test_privacy.py checks).
+    set_aside: frozenset[str] = frozenset()
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def messages(self, to: str = "") -> list[Sent]:
+    def messages(self, to: str = "", *, everything: bool = False) -> list[Sent]:
         with self._lock:
             return [
                 s
                 for s in self.sent
-                if s.method in ("Messages", "sendMessage") and (not to or s.to == to)
+                if s.method in ("Messages", "sendMessage")
+                and (not to or s.to == to)
+                and (everything or s.text not in self.set_aside)
             ]
 
     def texts(self, to: str) -> list[str]:
         return [s.text for s in self.messages(to)]
 
-    def wait(self, to: str, count: int = 1, seconds: float = 15) -> list[Sent]:
+    def wait(
+        self, to: str, count: int = 1, seconds: float = 15, *, everything=False
+    ) -> list[Sent]:
         deadline = time.monotonic() + seconds
         while time.monotonic() < deadline:
-            found = self.messages(to)
+            found = self.messages(to, everything=everything)
             if len(found) >= count:
                 return found
             time.sleep(0.1)
-        return self.messages(to)
+        return self.messages(to, everything=everything)
 
     def clear(self) -> None:
         with self._lock:

@@ -9,10 +9,12 @@ from rasa.engine.storage.resource import Resource
 from rasa.engine.storage.storage import ModelStorage
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
-from bot import speedups
+from bot import fallbacks, speedups
 
-# Rasa imports this package when it loads the model: the server runs with the fixes.
+# Rasa imports this package when it loads the model: the server runs with the fixes,
+# and answers itself when the action server is away.
 speedups.install()
+fallbacks.install()
 
 
 class ConfiguredComponent(GraphComponent):

@@ -7,6 +7,8 @@ from typing import Any
 from rasa.engine.recipes.default_recipe import DefaultV1Recipe
 from rasa.shared.nlu.constants import (
     ENTITIES,
+    ENTITY_ATTRIBUTE_TYPE,
+    ENTITY_ATTRIBUTE_VALUE,
     INTENT,
     INTENT_NAME_KEY,
     INTENT_RANKING_KEY,
@@ -16,7 +18,8 @@ from rasa.shared.nlu.constants import (
 from rasa.shared.nlu.training_data.message import Message
 
 from amparo.cues import asks_for_person, disclosure_in
-from amparo.language import answers_where
+from amparo.language import answers_where, command_in
+from amparo.services import named_in, service_types
 from amparo.text import has_words
 from bot.components import ConfiguredComponent
 from bot.components.language import LANGUAGE_GUESS, PAYLOAD_PREFIX
@@ -24,11 +27,13 @@ from bot.components.language import LANGUAGE_GUESS, PAYLOAD_PREFIX
 UNREADABLE = "unreadable"
 UNSUPPORTED_LANGUAGE = "unsupported_language"
 REQUEST_HUMAN, ASK_HELP = "request_human", "ask_help"
-REFUSALS, INFORM_PLACE = frozenset({"deny", "later"}), "inform_place"
-# The intent of each disclosure category (amparo/cues.py). A message the model reads
-# as a disclosure keeps that reading, unless it is confidently in a language we do not
-# read and the reading is not danger (see InputGuard); one with a cue gets the cue's
-# category (amparo/data/cues/).
+# Readings a message that says where the person is gets from a model that has never
+# seen the place: "no", "later", or not sure at all.
+NOT_A_PLACE, INFORM_PLACE = frozenset({"deny", "later", "nlu_fallback"}), "inform_place"
+# The intent of each disclosure category (amparo/cues.py). A message with a cue gets the
+# cue's category (amparo/data/cues/), unless the model reads danger or self-harm; one
+# without a cue keeps the model's reading, unless it is confidently in a language we do
+# not read and the reading is not danger (see InputGuard).
 DISCLOSURE_INTENTS = {
     "danger": "emergency",
     "self_harm": "disclose_self_harm",
@@ -40,6 +45,13 @@ DISCLOSURE_INTENTS = {
 
 # Readings whose reply is the emergency numbers: kept in any language.
 NUMBERS_FIRST = {"emergency", "disclose_self_harm"}
+NLU_FALLBACK, FIND_SERVICE, SERVICE_TYPE = (
+    "nlu_fallback",
+    "find_service",
+    "service_type",
+)
+# A model that leaned to one of these, even unsure, is not read as searching.
+NOT_A_SEARCH = {*DISCLOSURE_INTENTS.values(), REQUEST_HUMAN}
 
 
 @DefaultV1Recipe.register(
@@ -49,6 +61,7 @@ class InputGuard(ConfiguredComponent):
     """Runs last: a classifier always picks some intent, even for "😀😀" or German.
 
     Empty, emoji-only or punctuation-only messages become ``unreadable``; a message
+    that is a command word ("BORRAR", "EXIT") becomes that command; one
     with a disclosure cue becomes that disclosure whatever else it asks for ("me estan
     siguiendo y necesito un albergue" is ``emergency``); ``request_human`` without a
     word for a person ("necesito ayuda porfa") becomes ``ask_help``; a refusal that
@@ -62,24 +75,39 @@ class InputGuard(ConfiguredComponent):
         return {}
 
     def process(self, messages: list[Message]) -> list[Message]:
-        disclosures = set(DISCLOSURE_INTENTS.values())
         for message in messages:
             text = message.get(TEXT) or ""
             if text.startswith(PAYLOAD_PREFIX):
                 continue
             intent = (message.get(INTENT) or {}).get(INTENT_NAME_KEY)
             category = disclosure_in(text)
+            command = command_in(text)
             if not has_words(text):
                 _override_intent(message, UNREADABLE)
-            elif intent not in disclosures and category:
+            elif command:
+                # "BORRAR", "SAIR": the words the privacy notice teaches always work.
+                _override_intent(message, command)
+            elif (
+                category
+                and intent != DISCLOSURE_INTENTS[category]
+                and intent not in NUMBERS_FIRST
+            ):
+                # The cue decides the category, which decides the team: a model
+                # reading "mi pareja me pega" as a child at risk sent it to the wrong
+                # one. A reading of danger or self-harm stands (numbers first).
                 _override_intent(message, DISCLOSURE_INTENTS[category])
             elif intent == REQUEST_HUMAN and not asks_for_person(text):
                 # Opening a case needs a request for a person, not any plea for help.
                 _override_intent(message, ASK_HELP)
-            elif intent in REFUSALS and answers_where(text):
+            elif intent in NOT_A_PLACE and answers_where(text):
                 # A town the model has never seen can look to it like "no": answering
                 # "where are you?" must not end the search.
                 _override_intent(message, INFORM_PLACE, keep_entities=True)
+            elif intent == NLU_FALLBACK and (service := _service_asked(message)):
+                # "y comida?": the model unsure, a service named in the words of
+                # our vocabulary is a request for it.
+                _override_intent(message, FIND_SERVICE)
+                message.set(ENTITIES, [_entity(SERVICE_TYPE, service)], True)
             elif (
                 not category
                 and intent not in NUMBERS_FIRST
@@ -90,6 +118,28 @@ class InputGuard(ConfiguredComponent):
                 # A reading of danger stands: the numbers help in any language.
                 _override_intent(message, UNSUPPORTED_LANGUAGE)
         return messages
+
+
+def _service_asked(message: Message) -> str | None:
+    """The service type a message names, unless the model leaned to a disclosure or
+    to asking for a person (then it is not read as a search)."""
+    ranking = message.get(INTENT_RANKING_KEY) or []
+    leaning = next(
+        (r[INTENT_NAME_KEY] for r in ranking if r[INTENT_NAME_KEY] != NLU_FALLBACK),
+        None,
+    )
+    if leaning in NOT_A_SEARCH:
+        return None
+    found = named_in(message.get(TEXT) or "", service_types())
+    return found.id if found else None
+
+
+def _entity(name: str, value: str) -> dict[str, Any]:
+    return {
+        ENTITY_ATTRIBUTE_TYPE: name,
+        ENTITY_ATTRIBUTE_VALUE: value,
+        "extractor": "InputGuard",
+    }
 
 
 def _override_intent(message: Message, name: str, keep_entities: bool = False) -> None:

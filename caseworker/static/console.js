@@ -690,11 +690,13 @@ function fillTransfer(v, select) {
   if (select.value !== chosen) select.value = '';
 }
 
-/** Transfer and close: beside the conversation, for cases not closed yet. */
+/** Transfer and close: beside the conversation, for cases not closed yet; erasing
+ * the person's data, for supervisors, on any case. */
 function drawActions(v, c) {
   if (!changed(v, 'actions', c.status)) return;
   const box = $('#case-actions');
-  if (c.status === 'closed') { box.replaceChildren(); return; }
+  const erasing = me.role === 'supervisor' ? eraseSection(v) : [];
+  if (c.status === 'closed') { box.replaceChildren(...erasing); return; }
 
   const target = el('select', { id: 'transfer-to' });
   fillTransfer(v, target);
@@ -730,7 +732,22 @@ function drawActions(v, c) {
   });
 
   box.replaceChildren(el('h2', {}, 'Transfer'), field('Transfer to', target), transfer,
-    el('h2', {}, 'Close'), field('Outcome', outcome), close);
+    el('h2', {}, 'Close'), field('Outcome', outcome), close, ...erasing);
+}
+
+/** A supervisor erases everything kept about this person, as they can with BORRAR. */
+function eraseSection(v) {
+  const erase = button('Erase this person’s data', { id: 'erase', class: 'danger' });
+  erase.addEventListener('click', () => {
+    if (!window.confirm(`Erase everything kept about the person of case ${v.id}?\n`
+      + 'All their cases, messages and notes, their contact and their conversation with the bot are deleted. '
+      + 'This cannot be undone. The audit log keeps only that you did it.')) return;
+    act(erase, () => api('POST', `${v.path}/erase`, {}), (ok) => {
+      if (ok) { announce(`The data of the person of case ${v.id} was erased.`); window.location.hash = '#/'; }
+    });
+  });
+  return [el('h2', {}, 'Erase'),
+    el('p', { class: 'muted' }, 'When the person asks for it, or the law requires it.'), erase];
 }
 
 /* ---- templates ---- */

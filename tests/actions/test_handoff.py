@@ -10,6 +10,7 @@ from rasa_sdk.executor import CollectingDispatcher
 from sqlalchemy.exc import OperationalError
 
 import actions.handoff as module
+import amparo.handoff
 from actions.handoff import ActionEmergencyNumbers, ActionOpenCase
 from amparo.handoff import lines_for
 
@@ -129,6 +130,6 @@ def test_when_the_store_is_down_the_person_is_told_not_left_waiting(monkeypatch)
         def open_case(self, **_):
             raise OperationalError("INSERT", {}, Exception("database is locked"))
 
-    monkeypatch.setattr(module, "case_store", lambda: Down())
+    monkeypatch.setattr(amparo.handoff, "case_store", lambda: Down())
     _, [message] = run(ActionOpenCase(), tracker(("persona", "request_human")))
     assert message["response"] == "utter_handoff_unavailable"

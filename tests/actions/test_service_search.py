@@ -135,7 +135,7 @@ def test_typed_place_resolves_to_one_town(typed, key, gazetteer):
     slots = run_form({"place": typed})
     town = gazetteer.resolve(key).place
     assert slots["place"] == town.name
-    assert slots["location"] == f"{town.latitude:.3f},{town.longitude:.3f}"
+    assert slots["location"] == f"{town.latitude:.2f},{town.longitude:.2f}"
     assert slots["country"] == key[-2:]
     assert slots["place_choices"] is None and slots["place_unknown"] is None
 
@@ -178,9 +178,9 @@ def test_unusable_place_is_cleared(typed):
     assert slots["place"] is None and slots["place_unknown"]
 
 
-def test_pin_is_used_directly_rounded_to_about_100_m():
+def test_pin_is_used_directly_rounded_to_about_1_km():
     slots = run_form({"place": "14.906123,-92.263456"})
-    assert slots["location"] == "14.906,-92.263"
+    assert slots["location"] == "14.91,-92.26"
     assert (slots["place"], slots["country"]) == ("Tapachula", "MX")
 
 

@@ -83,6 +83,16 @@ def test_without_keys_there_is_no_address_but_menus_still_work(monkeypatch):
     assert store.menu("nobody") == Offered()
 
 
+def test_an_empty_menu_keeps_nothing_for_someone_erased():
+    store = contacts()
+    person = store.conversation("sms", PHONE)
+    store.set_menu(person, "sms", Offered("a1b2c3", ("/greet", "/deny")))
+    assert store.erase(person) == 1
+    store.set_menu(person, "sms", Offered("d4e5f6"))  # the erasing turn's menu
+    with case_store().engine.connect() as connection:
+        assert connection.scalar(text("select count(*) from contact")) == 0
+
+
 def test_a_delivery_is_taken_once_until_forgotten_or_old():
     store = contacts()
     assert store.first_delivery("sms", "SM1")
@@ -116,3 +126,21 @@ def test_two_first_messages_at_once_make_one_contact():
         thread.join()
     assert len(found) == 4 and len(set(found)) == 1
     assert store.address_of(found[0]) == "whatsapp:" + PHONE
+
+
+def test_retention_keeps_the_contact_of_someone_still_writing():
+    from amparo.contacts import Contact
+
+    store = contacts()
+    person = store.conversation("sms", PHONE)
+    month_ago = dt.datetime.now(dt.timezone.utc) - dt.timedelta(days=40)
+    with store._session() as session, session.begin():
+        session.get(Contact, person).updated_at = month_ago
+    before = dt.datetime.now(dt.timezone.utc) - dt.timedelta(days=30)
+    store.conversation("sms", PHONE)  # they write again
+    assert store.expire(before) == 0
+    with store._session() as session, session.begin():
+        session.get(Contact, person).updated_at = month_ago
+    assert store.expire(before) == 1  # silent since: forgotten
+    with pytest.raises(NoAddress):
+        store.address_of(person)

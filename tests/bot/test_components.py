@@ -27,6 +27,13 @@ def classified(text: str, intent: str = "greet", metadata=None) -> Message:
     return message
 
 
+def guarded(identification, text: str, read_as: str) -> str:
+    """The intent the guard leaves when the model read ``text`` as ``read_as``."""
+    message = classified(text, read_as)
+    InputGuard({}).process(identification.process([message]))
+    return message.get(INTENT)["name"]
+
+
 def test_identification_adds_the_evidence_to_the_output(identification):
     message = classified("oi tudo bem", metadata={"language_code": "pt-BR"})
     identification.process([message])
@@ -73,9 +80,7 @@ def test_guard_leaves_readable_messages_alone(identification, text):
 
 
 def test_guard_leaves_button_payloads_alone(identification):
-    message = classified("/request_human", "request_human")
-    InputGuard({}).process(identification.process([message]))
-    assert message.get(INTENT)["name"] == "request_human"
+    assert guarded(identification, "/request_human", "request_human") == "request_human"
 
 
 @pytest.mark.parametrize(
@@ -104,17 +109,19 @@ def test_guard_never_overrides_a_danger_reading(identification):
     ],
 )
 def test_a_disclosure_cue_wins_over_a_request(identification, text, intent):
-    message = classified(text, "find_service")
-    InputGuard({}).process(identification.process([message]))
-    assert message.get(INTENT)["name"] == intent
+    assert guarded(identification, text, "find_service") == intent
 
 
-def test_the_model_reading_of_a_disclosure_is_kept(identification):
-    # The model says trafficking; a danger cue in the same message does not replace a
-    # disclosure the model already caught.
-    message = classified("me quieren matar si no pago la deuda", "disclose_trafficking")
-    InputGuard({}).process(identification.process([message]))
-    assert message.get(INTENT)["name"] == "disclose_trafficking"
+def test_a_danger_cue_wins_over_another_disclosure(identification):
+    # The model says trafficking; "me quieren matar" is danger: numbers first, urgent.
+    assert (
+        guarded(
+            identification,
+            "me quieren matar si no pago la deuda",
+            "disclose_trafficking",
+        )
+        == "emergency"
+    )
 
 
 @pytest.mark.parametrize(
@@ -127,9 +134,7 @@ def test_the_model_reading_of_a_disclosure_is_kept(identification):
     ],
 )
 def test_only_a_request_that_names_a_person_opens_a_case(identification, text, read_as):
-    message = classified(text, "request_human")
-    InputGuard({}).process(identification.process([message]))
-    assert message.get(INTENT)["name"] == read_as
+    assert guarded(identification, text, "request_human") == read_as
 
 
 @pytest.mark.parametrize(
@@ -148,6 +153,91 @@ def test_only_a_request_that_names_a_person_opens_a_case(identification, text, r
 def test_a_place_the_model_never_saw_is_not_a_refusal(
     identification, text, read_as, becomes
 ):
-    message = classified(text, read_as)
+    assert guarded(identification, text, read_as) == becomes
+
+
+@pytest.mark.parametrize(
+    ("text", "read_as", "becomes"),
+    [
+        ("BORRAR", "greet", "delete_data"),
+        ("Delete.", "nlu_fallback", "delete_data"),
+        ("apagar tudo", "goodbye", "delete_data"),
+        ("SALIR", "goodbye", "quick_exit"),
+        ("exit!", "out_of_scope", "quick_exit"),
+        ("Sair", "greet", "quick_exit"),
+        # a sentence with the word is whatever it says
+        (
+            "no me dejan salir de la casa",
+            "disclose_trafficking",
+            "disclose_trafficking",
+        ),
+        ("como borrar el historial del navegador", "out_of_scope", "out_of_scope"),
+    ],
+)
+def test_the_words_the_notice_teaches_always_work(
+    identification, text, read_as, becomes
+):
+    assert guarded(identification, text, read_as) == becomes
+
+
+@pytest.mark.parametrize(
+    ("text", "read_as", "becomes"),
+    [
+        # the cue decides the category (and so the team)
+        (
+            "mi pareja me pega y tengo miedo",
+            "disclose_child_at_risk",
+            "disclose_violence",
+        ),
+        (
+            "mi padrastro me pega y me toca",
+            "disclose_violence",
+            "disclose_child_at_risk",
+        ),
+        # a reading of danger or self-harm stands: the numbers come first
+        ("mi pareja me pega y tengo miedo", "emergency", "emergency"),
+        ("mi esposo me pega", "disclose_self_harm", "disclose_self_harm"),
+    ],
+)
+def test_a_cue_decides_the_category_of_a_disclosure(
+    identification, text, read_as, becomes
+):
+    assert guarded(identification, text, read_as) == becomes
+
+
+def test_an_unsure_reading_that_names_a_service_is_a_search(identification):
+    message = classified("y comida?", "nlu_fallback")
+    message.set(
+        INTENT_RANKING_KEY,
+        [
+            {"name": "nlu_fallback", "confidence": 0.4},
+            {"name": "affirm", "confidence": 0.35},
+        ],
+    )
     InputGuard({}).process(identification.process([message]))
-    assert message.get(INTENT)["name"] == becomes
+    assert message.get(INTENT)["name"] == "find_service"
+    assert [(e["entity"], e["value"]) for e in message.get("entities")] == [
+        ("service_type", "food")
+    ]
+
+
+def test_an_unsure_reading_leaning_to_a_disclosure_is_not_a_search(identification):
+    message = classified("ese hombre del albergue no me deja", "nlu_fallback")
+    message.set(
+        INTENT_RANKING_KEY,
+        [
+            {"name": "nlu_fallback", "confidence": 0.4},
+            {"name": "disclose_violence", "confidence": 0.52},
+            {"name": "find_service", "confidence": 0.47},
+        ],
+    )
+    InputGuard({}).process(identification.process([message]))
+    assert message.get(INTENT)["name"] == "nlu_fallback"
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["un señor me tocó en el albergue", "a man touched me", "um homem me tocou"],
+)
+def test_a_man_touching_is_a_disclosure_whatever_the_model_says(identification, text):
+    assert guarded(identification, text, "nlu_fallback") == "disclose_violence"

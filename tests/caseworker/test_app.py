@@ -75,7 +75,13 @@ def serve_desk(folder: Path, **env: str):
     )
     store.create_caseworker(username="sue", password=PASSWORD, role="supervisor")
     port = free_port()
-    env = {**os.environ, "AMPARO_CASES_DB": url, "PYTHONPATH": str(ROOT), **env}
+    env = {
+        **os.environ,
+        "AMPARO_CASES_DB": url,
+        "AMPARO_DATA_KEYS": TEST_DATA_KEY,
+        "PYTHONPATH": str(ROOT),
+        **env,
+    }
     log = open(folder / "desk.log", "w")  # noqa: SIM115
     process = subprocess.Popen(
         [sys.executable, "-m", "caseworker", "--port", str(port)],

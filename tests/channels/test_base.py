@@ -5,27 +5,78 @@ import asyncio
 
 import pytest
 from rasa.core.channels.channel import CollectingOutputChannel
+from rasa.core.lock_store import InMemoryLockStore
+from rasa.core.nlg import TemplatedNaturalLanguageGenerator
+from rasa.core.tracker_store import InMemoryTrackerStore
+from rasa.shared.core.domain import Domain
+from rasa.shared.core.events import ActionExecuted, BotUttered, SlotSet, UserUttered
+from rasa.shared.core.trackers import DialogueStateTracker
 
+from amparo.contacts import contacts
+from amparo.privacy import notice_values
+from amparo.responses import DOMAIN as DOMAIN_DIR
 from amparo.responses import responses
 from channels.base import case_text
 from channels.render import Menu
 from channels.rest import RestInput
 
+DOMAIN = Domain.load(str(DOMAIN_DIR))
+
 
 class Bot:
-    def __init__(self):
-        self.heard = []
+    """Rasa's turn: hears the message and stores the conversation as a turn leaves
+    it, listening (unless the turn erased the person)."""
+
+    def __init__(self, agent=None, erases=False):
+        self.heard, self.senders, self.agent, self.erases = [], [], agent, erases
 
     async def __call__(self, message):
         self.heard.append(message.text)
+        self.senders.append(message.sender_id)
+        if self.agent is None or self.erases:
+            return
+        store = self.agent.tracker_store
+        tracker = await store.retrieve(message.sender_id)
+        tracker = tracker or DialogueStateTracker(message.sender_id, DOMAIN.slots)
+        tracker.update_with_events(
+            [
+                ActionExecuted("action_listen"),
+                UserUttered(message.text),
+                SlotSet("language", self.agent.language),
+                ActionExecuted("utter_greet"),
+                BotUttered("¡Hola!"),
+                ActionExecuted("action_listen"),
+            ],
+            DOMAIN,
+        )
+        await store.save(tracker)
 
 
-def route(text, sender="person-0001"):
-    bot, output = Bot(), CollectingOutputChannel()
+def route(text, sender="person-0001", agent=None, erases=False):
+    bot, output = Bot(agent, erases), CollectingOutputChannel()
     routed = asyncio.run(
-        RestInput().route(bot, sender=sender, text=text, output=output, metadata={})
+        RestInput().route(
+            bot, sender=sender, text=text, output=output, metadata={}, agent=agent
+        )
     )
     return routed, bot.heard, [m["text"] for m in output.messages]
+
+
+class Agent:
+    """Rasa's agent as the channels use it for the privacy notice: its lock store,
+    tracker store and response generator (the real domain's)."""
+
+    def __init__(self, works=True, language="es"):
+        self.language = language
+        self.lock_store = InMemoryLockStore()
+        self.tracker_store = InMemoryTrackerStore(DOMAIN)
+        self.nlg = TemplatedNaturalLanguageGenerator(DOMAIN.responses)
+        if not works:  # e.g. a domain without the response: nothing is said
+            self.nlg = TemplatedNaturalLanguageGenerator({})
+
+
+def notice(language):
+    return responses().text("utter_privacy_notice", language, **notice_values(language))
 
 
 def open_case(store, **extra):
@@ -74,6 +125,55 @@ def test_danger_while_nobody_has_joined_gets_the_numbers_at_once(
     assert replies == [expected()]
     assert store.open_case_of("person-0001").urgency == "urgent"
     assert store.messages(case.id)[-1].text == "someone is following me right now"
+
+
+def test_the_privacy_notice_follows_the_first_answer_once():
+    agent = Agent(language="pt")
+    assert route("oi", agent=agent) == (False, ["oi"], [notice("pt")])
+    assert route("abrigo", agent=agent) == (False, ["abrigo"], [])
+    # in the conversation as words only: the state the policies read is unchanged
+    tracker = asyncio.run(agent.tracker_store.retrieve("person-0001"))
+    said = [e for e in tracker.events if isinstance(e, BotUttered)]
+    assert [e.text for e in said].count(notice("pt")) == 1
+    assert tracker.latest_action_name == "action_listen"
+    assert ActionExecuted("utter_privacy_notice") not in tracker.events
+    # each person gets their own
+    assert route("hi", sender="someone-else", agent=agent)[2] == [notice("pt")]
+
+
+def test_a_notice_that_was_not_said_is_tried_again_next_turn():
+    assert route("hola", agent=Agent(works=False))[2] == []
+    assert not contacts().noticed("person-0001")
+    assert route("hola", agent=Agent())[2] == [notice("es")]
+    assert contacts().noticed("person-0001")
+
+
+def test_no_notice_after_a_turn_that_erased_the_person():
+    assert route("sí", agent=Agent(), erases=True)[2] == []
+    assert not contacts().noticed("person-0001")
+
+
+def test_no_notice_over_a_caseworker(store):
+    open_case(store)
+    assert route("hola", agent=Agent()) == (True, [], [])
+
+
+@pytest.mark.parametrize(
+    ("word", "language", "reply"),
+    [
+        ("SALIR", "es", "utter_restart"),
+        ("Sair", "pt", "utter_restart"),
+        ("DELETE", "en", "utter_erase_in_case"),
+    ],
+)
+def test_a_command_inside_a_case_is_answered_and_the_caseworker_reads_it(
+    store, word, language, reply
+):
+    case = open_case(store, language=language)
+    assert route(word) == (True, [], [responses().text(reply, language)])
+    assert store.messages(case.id)[-1].text == word
+    # a sentence with the word in it is just a message
+    assert route("quiero salir de esta casa")[2] == []
 
 
 def test_danger_once_a_caseworker_is_there_is_left_to_them(store):
@@ -182,35 +282,44 @@ def test_inside_a_case_a_number_is_what_the_person_wrote(store):
 class Phone:
     """A phone channel on the shared base, with a recording sender."""
 
-    def __init__(self, fail: int = 0):
+    def __init__(self, fail: int = 0, refuse: str | None = None):
         from channels.base import PhoneInput, PhoneOutput
 
-        self.sent, self.fail = [], fail
+        self.sent, self.fail, self.refuse = [], fail, refuse
         phone = self
 
         class Sender:
             async def send(self, recipient, text, buttons=None):
+                raise AssertionError("a turn's replies go to the address it came from")
+
+            async def deliver(self, address, text, buttons=None):
                 from channels.outbound import DeliveryError
 
+                if phone.refuse is not None and text == phone.refuse:
+                    raise DeliveryError("refused")
                 if phone.fail:
                     phone.fail -= 1
                     raise DeliveryError("refused")
-                phone.sent.append((recipient, text))
+                phone.sent.append((address, text))
 
         class Input(PhoneInput):
             @classmethod
             def name(cls):
                 return "sms"
 
-            def output_for(self):
-                return PhoneOutput("sms", Sender(), Menu())
+            def output_for(self, conversation, address):
+                return PhoneOutput("sms", Sender(), Menu(), conversation, address)
 
         self.input = Input()
 
-    def take(self, bot, delivery_id, text="hola"):
+    def take(self, bot, delivery_id, text="hola", agent=None):
         async def run():
             answer = await self.input.take(
-                bot, delivery_id=delivery_id, address="+5215512345678", text=text
+                bot,
+                delivery_id=delivery_id,
+                address="+5215512345678",
+                text=text,
+                agent=agent,
             )
             await asyncio.gather(*self.input._turns)
             return answer
@@ -223,9 +332,40 @@ def test_a_delivery_is_answered_once(store):
     assert phone.take(bot, "SM1") is None
     assert phone.take(bot, "SM1") is None
     assert bot.heard == ["hola"] and len(phone.sent) == 1
-    recipient, text = phone.sent[0]
-    assert recipient.startswith("sms-") and "5512345678" not in recipient
+    assert bot.senders[0].startswith("sms-") and "5512345678" not in bot.senders[0]
+    address, text = phone.sent[0]
+    assert address == "+5215512345678"
     assert "1 - Albergue" in text
+
+
+def test_a_notice_the_phone_did_not_take_is_tried_again_next_turn(store):
+    agent = Agent()
+    phone, bot = Phone(refuse=notice("es")), Offering(agent=agent)
+    phone.take(bot, "SM1", agent=agent)
+    assert [text for _, text in phone.sent][-1].startswith("¿Qué tipo de ayuda")
+    assert not contacts().noticed(bot.senders[0])
+    phone.refuse = None
+    phone.take(bot, "SM2", text="comida", agent=agent)
+    assert [text for _, text in phone.sent][-1] == notice("es")
+    assert contacts().noticed(bot.senders[0])
+
+
+def test_the_answer_to_an_erasing_turn_still_reaches_the_person(store):
+    from amparo.contacts import NoAddress, contacts
+
+    class Erasing(Bot):
+        async def __call__(self, message):
+            await super().__call__(message)
+            contacts().erase(message.sender_id)
+            await message.output_channel.send_text_message(
+                message.sender_id, "Listo, borramos tus datos."
+            )
+
+    phone, bot = Phone(), Erasing()
+    assert phone.take(bot, "SM1", text="BORRAR") is None
+    assert phone.sent == [("+5215512345678", "Listo, borramos tus datos.")]
+    with pytest.raises(NoAddress):
+        contacts().address_of(bot.senders[0])
 
 
 def test_a_turn_that_fails_is_refused_and_its_redelivery_taken(store):
@@ -291,3 +431,16 @@ def test_a_quick_number_waits_for_the_menu_it_answers(store):
         return bot.heard
 
     assert asyncio.run(both()) == ["hola", FOOD]
+
+
+def test_a_channel_does_not_start_with_a_statement_the_notice_cannot_say(
+    tmp_path, monkeypatch
+):
+    from amparo.settings import settings
+
+    statement = tmp_path / "statement.yml"
+    statement.write_text("es: No compartimos tus datos.\nen: We do not share.\n")
+    monkeypatch.setenv("AMPARO_SHARING_STATEMENT", str(statement))
+    settings.cache_clear()
+    with pytest.raises(ValueError, match="'pt' must be the statement's text"):
+        RestInput()

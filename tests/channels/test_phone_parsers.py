@@ -45,7 +45,7 @@ def test_only_the_country_calling_code_is_passed_on(number, code):
 
 def test_a_whatsapp_location_pin_is_rounded():
     inbound = parse_form(form(Latitude="4.60971234", Longitude="-74.08175678"))
-    assert inbound.text == '/share_location{"location": "4.610,-74.082"}'
+    assert inbound.text == '/share_location{"location": "4.61,-74.08"}'
 
 
 def test_media_without_text_gets_the_media_payload_and_a_caption_is_read():
@@ -106,7 +106,7 @@ def test_commands(typed, payload):
 def test_a_telegram_location():
     location = Location(longitude=-92.26312, latitude=14.90634)
     inbound = parse_update(update(message=message(location=location)))
-    assert inbound.text == '/share_location{"location": "14.906,-92.263"}'
+    assert inbound.text == '/share_location{"location": "14.91,-92.26"}'
 
 
 def test_a_photo_or_sticker_gets_the_media_payload():

@@ -63,7 +63,7 @@ def test_malformed_requests_are_refused_with_a_reason(body):
     [
         (
             '/share_location{"location": "14.9061234,-92.2634567"}',
-            '/share_location{"location": "14.906,-92.263"}',
+            '/share_location{"location": "14.91,-92.26"}',
         ),
         ('/share_location{"location": "999,999"}', "/share_location"),
         ('/share_location{"location": ["a"]}', "/share_location"),

@@ -22,6 +22,8 @@ from pathlib import Path
 import pytest
 
 from amparo.cases import CaseStore
+from amparo.catalog import LANGUAGES
+from amparo.privacy import notice_values
 from amparo.responses import responses
 from scripts.stack import ROOT, Stack
 from tests.conftest import TEST_DATA_KEY, TEST_ID_KEY
@@ -64,7 +66,12 @@ class Inbox:
     refuse: int = 0  # answer 502 to this many of the next requests
 
     def texts_for(self, recipient: str) -> list[str]:
-        return [m["text"] for m in self.received if m["recipient_id"] == recipient]
+        """What the recipient was sent, the privacy notice set aside."""
+        return [
+            m["text"]
+            for m in self.received
+            if m["recipient_id"] == recipient and m["text"] not in NOTICES
+        ]
 
     def serve(self) -> str:
         inbox = self
@@ -107,6 +114,11 @@ class Desk:
         return call(method, f"{self.base}/api{path}", body, token)
 
 
+# The privacy notice in each language, as the channels say it.
+NOTICES = frozenset(
+    responses().text("utter_privacy_notice", language, **notice_values(language))
+    for language in LANGUAGES
+)
 PASSWORD = "a long test password"
 PUBLIC_URL = "https://amparo.example.org"
 SMS_NUMBER = "+15005550006"
@@ -140,13 +152,19 @@ class Chat:
             time.sleep(0.2)
         return seen
 
-    def say(self, sender: str, text: str, **metadata: str) -> list[Reply]:
-        replies = self.say_maybe(sender, text, **metadata)
+    def say(
+        self, sender: str, text: str, *, notice: bool = False, **metadata: str
+    ) -> list[Reply]:
+        replies = self.say_maybe(sender, text, notice=notice, **metadata)
         assert replies, f"no reply to {text!r}"
         return replies
 
-    def say_maybe(self, sender: str, text: str, **metadata: str) -> list[Reply]:
-        """What the person gets back, perhaps nothing (a case has the conversation)."""
+    def say_maybe(
+        self, sender: str, text: str, *, notice: bool = False, **metadata: str
+    ) -> list[Reply]:
+        """What the person gets back, perhaps nothing (a case has the conversation).
+        The privacy notice after a first answer is set aside unless ``notice``:
+        tests/e2e/test_privacy.py checks it."""
         status, replies = self.post(
             {"sender": sender, "message": text, "metadata": metadata}
         )
@@ -158,6 +176,7 @@ class Chat:
                 responses().language_of(r.get("text", "")),
             )
             for r in replies
+            if notice or r.get("text") not in NOTICES
         ]
 
 
@@ -167,7 +186,7 @@ def chat(tmp_path_factory) -> Iterator[Chat]:
         pytest.skip(f"no trained model at {MODEL}: run `make test`, which trains first")
     tmp = tmp_path_factory.mktemp("stack")
     inbox = Inbox()
-    apis = FakeApis()
+    apis = FakeApis(set_aside=NOTICES)
     apis.serve()
     cases_db = f"sqlite:///{tmp / 'cases.db'}"
     store = CaseStore.from_url(cases_db)

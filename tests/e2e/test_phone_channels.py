@@ -17,8 +17,9 @@ from telegram import CallbackQuery, Chat, Location, Message, PhotoSize, Update, 
 from twilio.request_validator import RequestValidator
 
 from amparo.contacts import Keys
+from amparo.privacy import notice_values
 from amparo.responses import responses
-from channels.render import segments
+from channels.render import segments, sms_text
 from tests.conftest import TEST_DATA_KEY, TEST_ID_KEY
 from tests.e2e.conftest import (
     PUBLIC_URL,
@@ -184,18 +185,29 @@ def test_sms_is_plain_short_text_from_the_sms_number(chat):
     assert segments(greeting.text) <= 5  # its own shorter greeting (domain)
 
 
-def test_no_phone_number_in_the_logs_or_the_case_store(chat):
+def test_no_phone_number_or_case_text_in_the_logs_or_any_store(chat):
     phone = new_phone()
     whatsapp(chat, phone, "mi esposo me pega")
-    whatsapp(chat, phone, "si")
     chat.apis.wait(f"whatsapp:{phone}", 3)
+    whatsapp(chat, phone, "si")
+    chat.apis.wait(f"whatsapp:{phone}", 4)
+    whatsapp(chat, phone, "vivo con él y sus hermanos")  # to the case
     digits = phone.lstrip("+")
     for name in ("rasa.log", "actions.log", "desk.log"):
-        assert digits[-8:] not in (chat.tmp / name).read_text(), name
-    db = (chat.tmp / "cases.db").read_bytes()
-    wal = chat.tmp / "cases.db-wal"
-    db += wal.read_bytes() if wal.exists() else b""
-    assert digits[-8:].encode() not in db
+        log = (chat.tmp / name).read_text()
+        assert digits[-8:] not in log, name
+        assert "me pega" not in log and "sus hermanos" not in log, name
+    for database in ("cases.db", "tracker.db"):
+        stored = b"".join(
+            path.read_bytes()
+            for path in chat.tmp.glob(f"{database}*")
+            if path.is_file()
+        )
+        assert digits[-8:].encode() not in stored, database
+    # what is written to a case is encrypted at rest (Rasa's history is not: it is
+    # erased with the person and by retention)
+    cases = b"".join(p.read_bytes() for p in chat.tmp.glob("cases.db*"))
+    assert b"sus hermanos" not in cases and b"me pega" not in cases
 
 
 def test_a_caseworker_reply_reaches_whatsapp_and_the_bot_resumes(chat):
@@ -391,8 +403,11 @@ def test_fuzzed_signed_twilio_requests_get_no_server_error(chat, fields, channel
 def test_the_local_chat_shows_a_reply_as_sms_would(chat):
     sender = "looks-like-" + new_sid()[2:14]
     body = {"sender": sender, "message": "hola", "looks_like": "sms"}
-    status, [greeting] = chat.post(body)
+    status, [greeting, notice] = chat.post(body)
     assert status == 200 and "buttons" not in greeting
+    assert notice["text"] == sms_text(
+        text("utter_privacy_notice", "es", **notice_values("es"))
+    )
     assert greeting["text"].startswith("¡Hola! Soy un asistente automático")
     assert "1 - Buscar un servicio" in greeting["text"]
     assert greeting["segments"] == segments(greeting["text"]) <= 5

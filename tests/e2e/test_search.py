@@ -15,9 +15,9 @@ import yaml
 from amparo.geo import haversine_km
 from amparo.settings import settings
 
-TAPACHULA = (14.905, -92.259)  # as the search keeps it: rounded to ~100 m
-CUCUTA = (7.894, -72.508)
-SAN_JOSE_CR = (9.934, -84.085)
+TAPACHULA = (14.91, -92.26)  # as the search keeps it: rounded to ~1 km
+CUCUTA = (7.89, -72.51)
+SAN_JOSE_CR = (9.93, -84.08)
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,56 @@
+"""Rasa's SQL tracker store on the database AMPARO_TRACKER_DB names (SQLite here,
+PostgreSQL at scale), which stores nothing more of a conversation once the person has
+erased their data.
+
+endpoints.yml: ``tracker_store: {type: bot.trackers.AmparoTrackerStore}``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rasa.core.tracker_store import SQLTrackerStore
+from rasa.shared.core.trackers import DialogueStateTracker
+
+from amparo.settings import settings
+
+ERASED_SLOT = "erased"
+STORED = "_amparo_was_stored"
+DATABASE_KEYS = {"dialect", "db", "port", "username", "password", "login_db", "query"}
+
+
+class AmparoTrackerStore(SQLTrackerStore):
+    def __init__(self, domain: Any = None, host: str | None = None, **kwargs: Any):
+        # The database is AMPARO_TRACKER_DB's only: erasure and retention
+        # (amparo.privacy) read the same setting, so they can never miss it.
+        placed = sorted(set(kwargs) & DATABASE_KEYS | ({"url"} if host else set()))
+        if placed:
+            raise ValueError(
+                f"endpoints.yml tracker_store: {', '.join(placed)} not taken here; "
+                "set AMPARO_TRACKER_DB to the database URL instead"
+            )
+        super().__init__(domain, host=settings().tracker_db, **kwargs)
+
+    async def _retrieve(
+        self, sender_id: str, fetch_events_from_all_sessions: bool
+    ) -> DialogueStateTracker | None:
+        tracker = await super()._retrieve(sender_id, fetch_events_from_all_sessions)
+        if tracker is not None:
+            setattr(tracker, STORED, True)
+        return tracker
+
+    async def save(self, tracker: DialogueStateTracker) -> None:
+        """Stores the turn; after the person's erasure (action_erase_data set
+        ``erased``), deletes what the turn would have stored back instead. A
+        conversation that was stored when its turn began and is gone now was erased
+        meanwhile (by a supervisor, or by a late action): it is not stored again."""
+        events = self.SQLEvent
+        with self.session_scope() as session:
+            mine = session.query(events).filter(events.sender_id == tracker.sender_id)
+            if tracker.get_slot(ERASED_SLOT):
+                mine.delete()
+                session.commit()
+                return
+            if getattr(tracker, STORED, False) and mine.first() is None:
+                return
+        await super().save(tracker)

@@ -1,0 +1,65 @@
+"""The tracker store: Rasa's SQL store on AMPARO_TRACKER_DB, which keeps nothing more
+of a conversation once the person erased their data."""
+
+import asyncio
+
+import pytest
+from rasa.shared.core.domain import Domain
+from rasa.shared.core.events import ActionExecuted, BotUttered, SlotSet, UserUttered
+from rasa.shared.core.trackers import DialogueStateTracker
+
+from amparo.settings import settings
+from bot.trackers import AmparoTrackerStore
+
+DOMAIN = Domain.from_dict({"slots": {"erased": {"type": "bool", "mappings": []}}})
+
+
+def test_a_conversation_is_stored_until_the_person_erases_it(tmp_path, monkeypatch):
+    monkeypatch.setenv("AMPARO_TRACKER_DB", f"sqlite:///{tmp_path / 'tracker.db'}")
+    settings.cache_clear()
+    store = AmparoTrackerStore(DOMAIN)
+    said = [ActionExecuted("action_listen"), UserUttered("hola")]
+    asyncio.run(store.save(DialogueStateTracker.from_events("p-1", said, DOMAIN.slots)))
+    asyncio.run(store.save(DialogueStateTracker.from_events("p-2", said, DOMAIN.slots)))
+    assert len(asyncio.run(store.retrieve("p-1")).events) == 2
+    assert (tmp_path / "tracker.db").exists()
+
+    erased = [
+        *said,
+        UserUttered("borrar mis datos"),
+        ActionExecuted("action_erase_data"),
+        BotUttered("Listo"),
+        SlotSet("erased", True),
+    ]
+    tracker = DialogueStateTracker.from_events("p-1", erased, DOMAIN.slots)
+    asyncio.run(store.save(tracker))
+    assert asyncio.run(store.retrieve("p-1")) is None
+    assert asyncio.run(store.retrieve("p-2")) is not None
+
+
+def test_a_conversation_erased_during_its_turn_is_not_stored_again(
+    tmp_path, monkeypatch
+):
+    from amparo import privacy
+
+    monkeypatch.setenv("AMPARO_TRACKER_DB", f"sqlite:///{tmp_path / 'tracker.db'}")
+    settings.cache_clear()
+    store = AmparoTrackerStore(DOMAIN)
+    said = [ActionExecuted("action_listen"), UserUttered("hola")]
+    asyncio.run(store.save(DialogueStateTracker.from_events("p-1", said, DOMAIN.slots)))
+    tracker = asyncio.run(store.retrieve("p-1"))  # the turn begins
+    assert privacy.erase_history("p-1") == 2  # a supervisor erases meanwhile
+    tracker.update(UserUttered("necesito comida"))
+    asyncio.run(store.save(tracker))  # the turn ends
+    assert asyncio.run(store.retrieve("p-1")) is None
+    # a new conversation, never stored before, is stored as usual
+    fresh = DialogueStateTracker.from_events("p-2", said, DOMAIN.slots)
+    asyncio.run(store.save(fresh))
+    assert len(asyncio.run(store.retrieve("p-2")).events) == 2
+
+
+def test_the_database_is_set_in_one_place_only():
+    with pytest.raises(ValueError, match="AMPARO_TRACKER_DB"):
+        AmparoTrackerStore(DOMAIN, host="postgresql://elsewhere/rasa")
+    with pytest.raises(ValueError, match="db"):
+        AmparoTrackerStore(DOMAIN, db="rasa.db")
