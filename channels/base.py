@@ -15,6 +15,7 @@ import json
 import logging
 import weakref
 from collections.abc import Awaitable, Callable
+from contextlib import AbstractAsyncContextManager
 from typing import Any
 
 from rasa.core.actions.action import create_bot_utterance
@@ -40,7 +41,10 @@ from channels.render import PIN_PAYLOAD, Menu, choice, is_choice
 logger = logging.getLogger(__name__)
 
 URGENT = {"danger", "self_harm"}
-# Per person, while a turn on a channel with menus runs (weak: gone when unused).
+# Per person, while a turn on a channel with menus runs: in the lock store under this
+# key's suffix (polled every TURN_WAIT_SECONDS while another turn runs), or, with no
+# agent, here (weak: gone when unused).
+TURN_KEY, TURN_WAIT_SECONDS = ":turn", 0.05
 _turn_locks: weakref.WeakValueDictionary[str, asyncio.Lock] = (
     weakref.WeakValueDictionary()
 )
@@ -96,10 +100,9 @@ class AmparoInput(InputChannel):
             return await self._route(
                 on_new_message, sender, text, output, metadata, agent
             )
-        # One turn at a time per person here, so "2" reads the menu of the turn
-        # before it, not of one still running.
-        lock = _turn_locks.setdefault(sender, asyncio.Lock())
-        async with lock:
+        # One turn at a time per person, so "2" reads the menu of the turn before
+        # it, not of one still running.
+        async with _turn_lock(agent, sender):
             to_case = await self._route(
                 on_new_message, sender, text, output, metadata, agent, menu
             )
@@ -189,6 +192,17 @@ class AmparoInput(InputChannel):
             await output.send_text_message(sender, reply)
         except Exception:  # stored already: a retry must not store it twice
             logger.exception("case %s: a safety reply was not sent", case.id)
+
+
+def _turn_lock(agent: Any, sender: str) -> AbstractAsyncContextManager:
+    """The person's turn lock: Rasa's lock store under a key of its own (Rasa holds
+    the conversation's own key inside the turn), so with Redis it holds across every
+    Rasa process; without an agent, this process's."""
+    if agent is not None:
+        return agent.lock_store.lock(
+            f"{sender}{TURN_KEY}", wait_time_in_seconds=TURN_WAIT_SECONDS
+        )
+    return _turn_locks.setdefault(sender, asyncio.Lock())
 
 
 class PhoneInput(AmparoInput):

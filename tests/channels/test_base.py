@@ -444,3 +444,49 @@ def test_a_channel_does_not_start_with_a_statement_the_notice_cannot_say(
     settings.cache_clear()
     with pytest.raises(ValueError, match="'pt' must be the statement's text"):
         RestInput()
+
+
+def test_one_turn_at_a_time_per_person_through_the_shared_lock_store(store):
+    """Two Rasa processes share the lock store (Redis at scale): a person's turns on
+    either one run one after the other, under a key of their own."""
+    from channels.webchat import LookalikeOutput
+
+    class Recording(InMemoryLockStore):
+        def __init__(self):
+            super().__init__()
+            self.keys = []
+
+        def issue_ticket(self, conversation_id, lock_lifetime=60):
+            self.keys.append(conversation_id)
+            return super().issue_ticket(conversation_id, lock_lifetime)
+
+    agent = Agent()
+    agent.lock_store = Recording()
+    steps = []
+
+    class Slow(Bot):
+        async def __call__(self, message):
+            steps.append(f"start {message.text}")
+            await asyncio.sleep(0.1)
+            steps.append(f"end {message.text}")
+
+    async def both():
+        await asyncio.gather(
+            *(
+                RestInput().route(
+                    Slow(),
+                    sender="person-0001",
+                    text=text,
+                    output=LookalikeOutput("whatsapp"),
+                    agent=agent,
+                )
+                for text in ("hola", "comida")
+            )
+        )
+
+    asyncio.run(both())
+    assert steps in (
+        ["start hola", "end hola", "start comida", "end comida"],
+        ["start comida", "end comida", "start hola", "end hola"],
+    )
+    assert agent.lock_store.keys.count("person-0001:turn") == 2
