@@ -19,7 +19,7 @@ TRAIN_INPUTS := config.yml $(shell find bot data/nlu -type f -name '*.yml' 2>/de
 TRAIN_DATA   := data/nlu bot/rules bot/stories
 
 .PHONY: help run test train shell validate bench lint lock clean import-hxl account \
-  keys telegram-webhook browser retention rotate-keys
+  keys telegram-webhook test-tools retention rotate-keys
 
 help:
 	@echo "make run      install, train if needed, start the bot and the local chat"
@@ -62,12 +62,14 @@ shell: $(MODEL)
 validate: $(BIN)/.installed
 	$(BIN)/rasa data validate --config config.yml --domain bot/domain --data $(TRAIN_DATA)
 
-test: validate $(MODEL) browser
+test: validate $(MODEL) test-tools
 	@scripts/test.sh
 
-# Debian's Chromium, for the console's browser tests (installed when missing and allowed).
-browser:
-	@scripts/install-chromium
+# Debian's Chromium and nginx, for the console's browser tests and the scale-out tests
+# (installed when missing and allowed).
+test-tools:
+	@scripts/install-package chromium $${AMPARO_CHROMIUM:-/usr/bin/chromium} "the console's browser tests"
+	@scripts/install-package nginx $${AMPARO_NGINX:-/usr/sbin/nginx} "the scale-out tests"
 
 bench: $(MODEL)
 	$(BIN)/python -m bench.language

@@ -8,8 +8,10 @@ here encrypted (Fernet, AMPARO_DATA_KEYS; the first key encrypts, older ones sti
 decrypt, so keys can be rotated).
 
 The same tables hold the last menu the person was shown (so "2" means its second
-choice on SMS and WhatsApp) and the ids of the channel deliveries already taken (a
-webhook delivered twice is answered once).
+choice on SMS and WhatsApp), the ids of the channel deliveries already taken (a
+webhook delivered twice is answered once) and, until its turn is done, each taken
+delivery itself, sealed: the journal a Rasa process killed mid-turn is replayed from
+(channels/base.py), so a message the platform was told "received" is never lost.
 """
 
 from __future__ import annotations
@@ -24,7 +26,17 @@ from dataclasses import dataclass
 from functools import cache
 
 from cryptography.fernet import Fernet, InvalidToken
-from sqlalchemy import Column, DateTime, String, Text, delete, select, update
+from sqlalchemy import (
+    Column,
+    DateTime,
+    Integer,
+    String,
+    Text,
+    delete,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import declarative_base, sessionmaker
@@ -38,6 +50,8 @@ SEEN_DAYS = 2
 PRUNE_EVERY_SECONDS = 3600
 MAX_MENU = 20
 IN_USE_EVERY = dt.timedelta(days=1)  # how often a contact in use is marked so
+# A journalled delivery whose turn was started this often is given up (logged).
+MAX_ATTEMPTS = 3
 
 
 class NoAddress(LookupError):
@@ -66,6 +80,32 @@ class Delivery(Base):
     channel = Column(String(16), primary_key=True)
     external_id = Column(String(64), primary_key=True)
     received_at = Column(DateTime(timezone=True), nullable=False, index=True)
+
+
+class Pending(Base):
+    """A delivery taken whose turn is not done yet: who (sealed), what (sealed) and
+    which process has it since when. Deleted when the turn is done."""
+
+    __tablename__ = "inbound_pending"
+    channel = Column(String(16), primary_key=True)
+    external_id = Column(String(64), primary_key=True)
+    conversation_id = Column(String(64), nullable=False, index=True)
+    content = Column(Text, nullable=False)  # Fernet token of JSON
+    received_at = Column(DateTime(timezone=True), nullable=False, index=True)
+    attempts = Column(Integer, nullable=False)  # turns started
+    claimed_at = Column(DateTime(timezone=True), index=True)  # NULL: free to replay
+    claimed_by = Column(String(80))  # host:pid
+
+
+@dataclass(frozen=True)
+class Inbound:
+    """A delivery as a channel took it, to start (or replay) its turn with."""
+
+    channel: str
+    external_id: str
+    address: str
+    text: str
+    metadata: dict | None = None
 
 
 def _now() -> dt.datetime:
@@ -244,18 +284,20 @@ class ContactStore:
             pass
 
     def erase(self, conversation_id: str) -> int:
-        """Forgets the person: their address, menu and notice. Rows deleted."""
+        """Forgets the person: their address, menu, notice and any message of theirs
+        still journalled. Rows deleted."""
         with self._session() as session, session.begin():
             return sum(
                 session.execute(
                     delete(model).where(model.conversation_id == conversation_id)
                 ).rowcount
-                for model in (Contact, Notice)
+                for model in (Contact, Notice, Pending)
             )
 
     def expire(self, before: dt.datetime, keep: Iterable[str] = ()) -> int:
-        """Retention: forgets contacts unused and notices sent before ``before``,
-        except the conversations in ``keep`` (people with an open case)."""
+        """Retention: forgets contacts unused, notices sent and messages journalled
+        before ``before``, except the conversations in ``keep`` (people with an open
+        case)."""
         keep = list(keep)
         with self._session() as session, session.begin():
             return sum(
@@ -267,6 +309,7 @@ class ContactStore:
                 for model, column in (
                     (Contact, Contact.updated_at),
                     (Notice, Notice.sent_at),
+                    (Pending, Pending.received_at),
                 )
             )
 
@@ -287,41 +330,158 @@ class ContactStore:
                 changed += 1
         return changed
 
-    def first_delivery(self, channel: str, external_id: str) -> bool:
-        """Records a channel's delivery id; False when it was taken already. Ids older
-        than :data:`SEEN_DAYS` are forgotten now and then."""
+    def take_delivery(self, inbound: Inbound, owner: str) -> bool:
+        """Records a delivery as taken by ``owner`` and journals it until its turn is
+        :meth:`done`; False when it was taken already. Ids older than
+        :data:`SEEN_DAYS` are forgotten now and then."""
         if time.monotonic() > self._pruned + PRUNE_EVERY_SECONDS:
             self._pruned = time.monotonic()
             self.prune_deliveries()
+        keys, external_id = self._keys(), inbound.external_id[:64]
+        content = {
+            "address": inbound.address,
+            "text": inbound.text,
+            "metadata": inbound.metadata,
+        }
         try:
             with self._session() as session, session.begin():
                 session.add(
                     Delivery(
-                        channel=channel,
-                        external_id=external_id[:64],
+                        channel=inbound.channel,
+                        external_id=external_id,
                         received_at=_now(),
+                    )
+                )
+                session.flush()  # a second delivery stops here
+                session.add(
+                    Pending(
+                        received_at=_now(),
+                        channel=inbound.channel,
+                        external_id=external_id,
+                        conversation_id=keys.pseudonym(
+                            inbound.channel, inbound.address
+                        ),
+                        content=keys.seal(json.dumps(content)),
+                        attempts=1,
+                        claimed_at=_now(),
+                        claimed_by=owner,
                     )
                 )
         except IntegrityError:
             return False
         return True
 
-    def forget_delivery(self, channel: str, external_id: str) -> None:
-        """The delivery could not be handled: let the channel's retry in."""
+    def done(self, channel: str, external_id: str) -> None:
+        """The delivery's turn is over: its journal entry goes."""
         with self._session() as session, session.begin():
             session.execute(
-                delete(Delivery).where(
-                    Delivery.channel == channel,
-                    Delivery.external_id == external_id[:64],
+                delete(Pending).where(
+                    Pending.channel == channel,
+                    Pending.external_id == external_id[:64],
                 )
             )
+
+    def release(self, channel: str, external_id: str) -> None:
+        """The delivery's turn failed: it is free to be replayed at once."""
+        with self._session() as session, session.begin():
+            session.execute(
+                update(Pending)
+                .where(
+                    Pending.channel == channel,
+                    Pending.external_id == external_id[:64],
+                )
+                .values(claimed_at=None)
+            )
+
+    def renew(self, channel: str, owner: str, running: Iterable[str]) -> None:
+        """``owner`` is alive and still has these deliveries' turns."""
+        running = [r[:64] for r in running]
+        if not running:
+            return
+        with self._session() as session, session.begin():
+            session.execute(
+                update(Pending)
+                .where(
+                    Pending.channel == channel,
+                    Pending.claimed_by == owner,
+                    Pending.claimed_at.is_not(None),
+                    Pending.external_id.in_(running),
+                )
+                .values(claimed_at=_now())
+            )
+
+    def claim_stale(
+        self,
+        channel: str,
+        owner: str,
+        older_than: dt.timedelta,
+        running: Iterable[str] = (),
+        limit: int = 20,
+    ) -> tuple[list[Inbound], int]:
+        """The journalled deliveries of ``channel`` whose turn failed, or whose
+        process has not renewed it for ``older_than`` (it is gone), now claimed by
+        ``owner`` (each by one process only), except ids in ``running``; and how many
+        were given up: started :data:`MAX_ATTEMPTS` times, or no key opens them."""
+        keys, running = self._keys(), [r[:64] for r in running]
+        claimed, given_up = [], 0
+        with self._session() as session:
+            rows = session.scalars(
+                select(Pending)
+                .where(
+                    Pending.channel == channel,
+                    or_(
+                        Pending.claimed_at.is_(None),
+                        Pending.claimed_at < _now() - older_than,
+                    ),
+                    Pending.external_id.not_in(running),
+                )
+                .limit(limit)
+            ).all()
+        for row in rows:
+            taken = (Pending.channel == channel) & (
+                Pending.external_id == row.external_id
+            )
+            with self._session() as session, session.begin():
+                try:
+                    content = json.loads(keys.open(row.content))
+                except (InvalidToken, ValueError):
+                    content = None
+                if content is None or row.attempts >= MAX_ATTEMPTS:
+                    given_up += session.execute(
+                        delete(Pending).where(taken, Pending.attempts == row.attempts)
+                    ).rowcount
+                    continue
+                # the attempt count is the row's version: one claimer wins
+                won = session.execute(
+                    update(Pending)
+                    .where(taken, Pending.attempts == row.attempts)
+                    .values(
+                        attempts=row.attempts + 1,
+                        claimed_at=_now(),
+                        claimed_by=owner,
+                    )
+                ).rowcount
+            if won:
+                claimed.append(
+                    Inbound(
+                        channel,
+                        row.external_id,
+                        content["address"],
+                        content["text"],
+                        content["metadata"],
+                    )
+                )
+        return claimed, given_up
 
     def prune_deliveries(self, now: dt.datetime | None = None) -> int:
         before = (now or _now()) - dt.timedelta(days=SEEN_DAYS)
         with self._session() as session, session.begin():
-            return session.execute(
-                delete(Delivery).where(Delivery.received_at < before)
-            ).rowcount
+            return sum(
+                session.execute(
+                    delete(model).where(model.received_at < before)
+                ).rowcount
+                for model in (Delivery, Pending)
+            )
 
 
 @cache

@@ -22,6 +22,9 @@ class Settings:
     cases_db: str = f"sqlite:///{ROOT / 'var' / 'cases.db'}"
     # Rasa's tracker store (bot/trackers.py), also read to erase a person's history.
     tracker_db: str = f"sqlite:///{ROOT / 'var' / 'tracker.db'}"
+    # A phone message whose Rasa process has not said for this long that its turn is
+    # still going (it was killed, say) is taken up by a running one (channels/base.py).
+    replay_after_seconds: float = 30.0
     # Conversations, closed cases and contacts older than this are deleted
     # (python -m amparo.privacy retention); the privacy notice says so.
     retention_days: float = 90.0
@@ -80,6 +83,9 @@ class Settings:
             nearby_km=_number(env, "AMPARO_NEARBY_KM", cls.nearby_km, 20_000),
             cases_db=env.get("AMPARO_CASES_DB") or cls.cases_db,
             tracker_db=env.get("AMPARO_TRACKER_DB") or cls.tracker_db,
+            replay_after_seconds=_number(
+                env, "AMPARO_REPLAY_AFTER_SECONDS", cls.replay_after_seconds, 3600
+            ),
             retention_days=_number(
                 env, "AMPARO_RETENTION_DAYS", cls.retention_days, 3650
             ),

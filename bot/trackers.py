@@ -3,14 +3,27 @@ PostgreSQL at scale), which stores nothing more of a conversation once the perso
 erased their data.
 
 endpoints.yml: ``tracker_store: {type: bot.trackers.AmparoTrackerStore}``.
+
+When the database is away, Rasa 3.6 would go on quietly: a history it cannot read is
+taken as a new conversation (so "sí" after "may I pass you to a caseworker?" means
+nothing), and one it cannot store is kept in this process's memory only. Here the
+turn fails instead, and is done again once the database is back (a phone message from
+its journal, channels/base.py; a web chat message by its client). Connections are
+checked before use, so a database that was away costs no turn once it is back.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from rasa.core.tracker_store import SQLTrackerStore
+import sqlalchemy as sa
+from rasa.core.tracker_store import (
+    FailSafeTrackerStore,
+    SQLTrackerStore,
+    create_engine_kwargs,
+)
 from rasa.shared.core.trackers import DialogueStateTracker
+from sqlalchemy.orm import sessionmaker
 
 from amparo.settings import settings
 
@@ -30,6 +43,12 @@ class AmparoTrackerStore(SQLTrackerStore):
                 "set AMPARO_TRACKER_DB to the database URL instead"
             )
         super().__init__(domain, host=settings().tracker_db, **kwargs)
+        url = self.engine.url
+        self.engine.dispose()
+        self.engine = sa.create_engine(
+            url, pool_pre_ping=True, **create_engine_kwargs(url)
+        )
+        self.sessionmaker = sessionmaker(bind=self.engine)
 
     async def _retrieve(
         self, sender_id: str, fetch_events_from_all_sessions: bool
@@ -54,3 +73,12 @@ class AmparoTrackerStore(SQLTrackerStore):
             if getattr(tracker, STORED, False) and mine.first() is None:
                 return
         await super().save(tracker)
+
+
+def _fail_the_turn(self: FailSafeTrackerStore, error: Exception) -> None:
+    raise error
+
+
+def install() -> None:
+    FailSafeTrackerStore.on_tracker_store_error = _fail_the_turn
+    FailSafeTrackerStore.on_tracker_store_retrieve_error = _fail_the_turn

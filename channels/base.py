@@ -11,8 +11,11 @@ after the bot's first answer to a person comes the privacy notice, once.
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import json
 import logging
+import os
+import socket
 import weakref
 from collections.abc import Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
@@ -26,7 +29,7 @@ from sanic.response import HTTPResponse
 
 from amparo.cases import QUEUED, Case, NotFound
 from amparo.catalog import LANGUAGES
-from amparo.contacts import Keys, contacts
+from amparo.contacts import Inbound, Keys, contacts
 from amparo.cues import disclosure_in
 from amparo.geo import parse_coordinates, pin_text
 from amparo.handoff import case_store, emergency_text
@@ -52,8 +55,8 @@ _turn_locks: weakref.WeakValueDictionary[str, asyncio.Lock] = (
 # channel answers by then and the bot finishes the turn in the background.
 ANSWER_WITHIN_SECONDS = 8
 SEND_ATTEMPTS = 3
-# A delivery that fails this often is acknowledged anyway: no endless redelivery.
-MAX_ATTEMPTS = 3
+# Who takes a delivery, in the journal: this process.
+OWNER = f"{socket.gethostname()}:{os.getpid()}"
 # Sent to the bot for a photo, voice note, sticker...: answered kindly in the person's
 # language (bot/domain/basics.yml).
 MEDIA_PAYLOAD = "/send_media"
@@ -209,12 +212,19 @@ class PhoneInput(AmparoInput):
     """Base of the channels a phone platform calls (Twilio, Telegram): every delivery
     is taken once (a repeated id gets no second reply), the person's address becomes
     a pseudonymous conversation id (amparo.contacts), and the platform gets its answer
-    within :data:`ANSWER_WITHIN_SECONDS` whatever the bot is doing."""
+    within :data:`ANSWER_WITHIN_SECONDS` whatever the bot is doing.
+
+    A delivery is journalled (sealed) before the platform hears "received" and until
+    its turn is done. A turn that fails is started again at once, and one whose Rasa
+    process died (it stopped renewing its claim) is taken up by any running one after
+    AMPARO_REPLAY_AFTER_SECONDS:
+    a message is answered at least once, never lost; after
+    :data:`amparo.contacts.MAX_ATTEMPTS` starts it is given up, and logged."""
 
     def __init__(self) -> None:
         super().__init__()
         self._turns: set[asyncio.Task] = set()
-        self._failures: dict[str, int] = {}
+        self._running: set[str] = set()  # delivery ids with a turn in this process
         self.config = settings()
         unset = missing(self.config, self.name())
         self.ready = not unset
@@ -258,6 +268,11 @@ class PhoneInput(AmparoInput):
                 return response.json({"error": "not configured"}, status=503)
             return await self.receive(request, on_new_message)
 
+        @blueprint.listener("after_server_start")
+        async def replaying(app, loop) -> None:
+            if self.ready:
+                self.in_background(self.replay(on_new_message, app))
+
         return blueprint
 
     async def take(
@@ -270,41 +285,23 @@ class PhoneInput(AmparoInput):
         metadata: dict | None = None,
         agent: Any = None,
     ) -> HTTPResponse | None:
-        """Handles one delivery; None when done or still going on in the background
-        (the platform is told "received"), a 503 when it could not be handled at all
-        (the platform may deliver it again, and it will be taken then)."""
-        unavailable = response.json({"error": "temporarily unavailable"}, status=503)
+        """Handles one delivery; None when it is journalled (done, going on in the
+        background, or to be started again: the platform is told "received"), a 503
+        when it could not even be journalled (the platform may deliver it again)."""
+        inbound = Inbound(self.name(), delivery_id, address, text, metadata)
         try:
-            first = await asyncio.to_thread(
-                contacts().first_delivery, self.name(), delivery_id
-            )
+            first = await asyncio.to_thread(contacts().take_delivery, inbound, OWNER)
         except Exception:  # the database away for a moment: let the channel retry
             logger.exception("%s: a delivery could not be recorded", self.name())
-            return unavailable
-        if not first:
-            return None
-        task = self.in_background(
-            self._take(on_new_message, delivery_id, address, text, metadata, agent)
-        )
-        try:
-            await asyncio.wait_for(asyncio.shield(task), ANSWER_WITHIN_SECONDS)
-        except asyncio.TimeoutError:
-            logger.warning("%s: a slow turn goes on in the background", self.name())
-        except Exception:  # logged by _finished
-            return self._refuse(delivery_id, unavailable)
-        return None
-
-    def _refuse(
-        self, delivery_id: str, unavailable: HTTPResponse
-    ) -> HTTPResponse | None:
-        """A 503 so the platform delivers it again, but not forever: after
-        :data:`MAX_ATTEMPTS` failures of the same delivery it is acknowledged."""
-        if len(self._failures) > 10_000:
-            self._failures.clear()
-        failures = self._failures[delivery_id] = self._failures.get(delivery_id, 0) + 1
-        if failures < MAX_ATTEMPTS:
-            return unavailable
-        logger.error("%s: a delivery failed %d times; given up", self.name(), failures)
+            return response.json({"error": "temporarily unavailable"}, status=503)
+        if first:
+            task = self.in_background(self._take(on_new_message, inbound, agent))
+            try:
+                await asyncio.wait_for(asyncio.shield(task), ANSWER_WITHIN_SECONDS)
+            except asyncio.TimeoutError:
+                logger.warning("%s: a slow turn goes on in the background", self.name())
+            except Exception:  # logged by _finished; started again by replay
+                pass
         return None
 
     def in_background(self, work: Awaitable[Any]) -> asyncio.Task:
@@ -324,24 +321,63 @@ class PhoneInput(AmparoInput):
                 exc_info=task.exception(),
             )
 
-    async def _take(self, on_new_message, delivery_id, address, text, metadata, agent):
+    async def _take(
+        self,
+        on_new_message: Callable[[UserMessage], Awaitable[Any]],
+        inbound: Inbound,
+        agent: Any,
+    ) -> None:
+        self._running.add(inbound.external_id)
         try:
             sender = await asyncio.to_thread(
-                contacts().conversation, self.name(), address
+                contacts().conversation, self.name(), inbound.address
             )
             await self.route(
                 on_new_message,
                 sender=sender,
-                text=text,
-                output=self.output_for(sender, address),
-                metadata=metadata,
+                text=inbound.text,
+                output=self.output_for(sender, inbound.address),
+                metadata=inbound.metadata,
                 agent=agent,
             )
         except BaseException:
-            await asyncio.to_thread(
-                contacts().forget_delivery, self.name(), delivery_id
-            )
+            try:  # started again at the next replay
+                await asyncio.to_thread(
+                    contacts().release, self.name(), inbound.external_id
+                )
+            except Exception:  # the database away: replayed once the lease is over
+                logger.exception("%s: a failed turn was not released", self.name())
             raise
+        finally:
+            self._running.discard(inbound.external_id)
+        await asyncio.to_thread(contacts().done, self.name(), inbound.external_id)
+
+    async def replay(
+        self, on_new_message: Callable[[UserMessage], Awaitable[Any]], app: Any
+    ) -> None:
+        """For as long as the server runs: keeps this process's turns in the
+        journal marked as alive, and starts again the journalled turns that failed,
+        or that a process which is gone (it stopped marking them) had started."""
+        after = dt.timedelta(seconds=self.config.replay_after_seconds)
+        every = min(5.0, self.config.replay_after_seconds / 4)
+        while True:
+            await asyncio.sleep(every)
+            running = set(self._running)
+            try:
+                await asyncio.to_thread(contacts().renew, self.name(), OWNER, running)
+                claimed, given_up = await asyncio.to_thread(
+                    contacts().claim_stale, self.name(), OWNER, after, running
+                )
+            except Exception:  # the database away: next time
+                logger.exception("%s: the journal could not be read", self.name())
+                continue
+            if given_up:
+                logger.error("%s: %d message(s) given up", self.name(), given_up)
+            for inbound in claimed:
+                logger.warning("%s: a message is handled again", self.name())
+                self.in_background(
+                    self._take(on_new_message, inbound, getattr(app.ctx, "agent", None))
+                )
 
 
 class PhoneOutput(OutputChannel):
@@ -377,8 +413,8 @@ class PhoneOutput(OutputChannel):
         await self._send(recipient_id, *self.menu.show(text, buttons))
 
     async def _send(self, recipient_id: str, text: str, buttons) -> None:
-        """A few tries, then the reply is given up (logged without the address): a
-        turn is never replayed, so a reply is never sent twice by a redelivery."""
+        """A few tries, then the reply is given up (logged without the address); the
+        turn goes on, as its other replies must not be sent twice by a replay."""
         for attempt in range(1, SEND_ATTEMPTS + 1):
             try:
                 if recipient_id == self.conversation:

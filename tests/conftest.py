@@ -1,6 +1,8 @@
 """Fixtures shared across the test packages."""
 
+import contextlib
 import os
+from collections.abc import Iterator
 
 import pytest
 
@@ -60,10 +62,10 @@ POSTGRES = os.environ.get(
 )
 
 
-@pytest.fixture
-def postgres_url():
-    """A fresh PostgreSQL database for one test, dropped after it; skipped, saying so,
-    where no PostgreSQL answers at AMPARO_TEST_POSTGRES."""
+@contextlib.contextmanager
+def postgres_database() -> Iterator[str]:
+    """A fresh PostgreSQL database's URL, dropped after; skipped, saying so, where no
+    PostgreSQL answers at AMPARO_TEST_POSTGRES."""
     import uuid
 
     from sqlalchemy import create_engine, text
@@ -77,8 +79,16 @@ def postgres_url():
     except OperationalError:
         admin.dispose()
         pytest.skip(f"no PostgreSQL at {POSTGRES} (set AMPARO_TEST_POSTGRES)")
-    url = admin.url.set(database=name).render_as_string(hide_password=False)
-    yield url
-    with admin.connect() as connection:
-        connection.execute(text(f"DROP DATABASE {name} WITH (FORCE)"))
-    admin.dispose()
+    try:
+        yield admin.url.set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as connection:
+            connection.execute(text(f"DROP DATABASE {name} WITH (FORCE)"))
+        admin.dispose()
+
+
+@pytest.fixture
+def postgres_url():
+    """A fresh PostgreSQL database for one test."""
+    with postgres_database() as url:
+        yield url

@@ -1,6 +1,6 @@
 """Fake Twilio and Telegram APIs on 127.0.0.1: they record what they are sent, answer
 as the real ones do (enough for twilio's and python-telegram-bot's clients), and can
-refuse on demand."""
+refuse or stall on demand."""
 
 from __future__ import annotations
 
@@ -42,6 +42,7 @@ class Sent:
 class FakeApis:
     sent: list[Sent] = field(default_factory=list)
     refuse: int = 0  # answer 500 to this many of the next sends
+    stall: float = 0.0  # seconds a Twilio send is held after it is recorded
     url: str = ""
     # Texts left out of what messages() lists unless asked for (the e2e tests set
     # aside the privacy notice, which tests/e2e/test_privacy.py checks).
@@ -106,6 +107,7 @@ class FakeApis:
                     self.answer(500, {"code": 20500, "message": "Internal error"})
                     return
                 apis.record(Sent("twilio", "Messages", fields))
+                time.sleep(apis.stall)
                 sid = "SM" + f"{len(apis.sent):032x}"
                 self.answer(201, {"sid": sid, "status": "queued", "to": fields["To"]})
 

@@ -9,12 +9,14 @@ from rasa.engine.storage.resource import Resource
 from rasa.engine.storage.storage import ModelStorage
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
-from bot import fallbacks, speedups
+from bot import fallbacks, speedups, trackers
 
 # Rasa imports this package when it loads the model: the server runs with the fixes,
-# and answers itself when the action server is away.
+# answers itself when the action server is away, and fails a turn its history cannot
+# be read or kept for (instead of running it on an empty one).
 speedups.install()
 fallbacks.install()
+trackers.install()
 
 
 class ConfiguredComponent(GraphComponent):

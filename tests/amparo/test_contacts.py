@@ -7,10 +7,13 @@ from cryptography.fernet import Fernet
 from sqlalchemy import text
 
 from amparo.contacts import (
+    MAX_ATTEMPTS,
     ContactStore,
+    Inbound,
     Keys,
     NoAddress,
     Offered,
+    Pending,
     contacts,
     new_keys,
 )
@@ -93,16 +96,82 @@ def test_an_empty_menu_keeps_nothing_for_someone_erased():
         assert connection.scalar(text("select count(*) from contact")) == 0
 
 
-def test_a_delivery_is_taken_once_until_forgotten_or_old():
+def inbound(external_id="SM1", channel="sms", text="necesito ayuda"):
+    return Inbound(channel, external_id, PHONE, text, {"calling_code": "52"})
+
+
+def test_a_delivery_is_taken_once_until_old():
     store = contacts()
-    assert store.first_delivery("sms", "SM1")
-    assert not store.first_delivery("sms", "SM1")
-    assert store.first_delivery("telegram", "SM1")  # ids are per channel
-    store.forget_delivery("sms", "SM1")
-    assert store.first_delivery("sms", "SM1")
+    assert store.take_delivery(inbound(), "host:1")
+    assert not store.take_delivery(inbound(), "host:2")
+    assert store.take_delivery(inbound(channel="telegram"), "host:1")  # per channel
     later = dt.datetime.now(dt.timezone.utc) + dt.timedelta(days=3)
-    assert store.prune_deliveries(now=later) == 2
-    assert store.first_delivery("sms", "SM1")
+    assert store.prune_deliveries(now=later) == 4  # the ids and their journal
+    assert store.take_delivery(inbound(), "host:1")
+
+
+def test_the_journal_is_sealed_and_gone_when_the_turn_is_done():
+    store = contacts()
+    store.take_delivery(inbound(text="me llamo Rosa"), "host:1")
+    with case_store().engine.connect() as connection:
+        rows = connection.execute(text("select * from inbound_pending")).all()
+    assert len(rows) == 1
+    assert "Rosa" not in repr(rows) and "5512345678" not in repr(rows)
+    store.done("sms", "SM1")
+    with case_store().engine.connect() as connection:
+        assert connection.scalar(text("select count(*) from inbound_pending")) == 0
+
+
+def test_a_turn_of_a_process_that_is_gone_is_claimed_by_one_other():
+    store, hour = contacts(), dt.timedelta(hours=1)
+    store.take_delivery(inbound(), "host:1")
+    # still within its lease: nobody takes it over
+    assert store.claim_stale("sms", "host:2", hour) == ([], 0)
+    claimed, given_up = store.claim_stale("sms", "host:2", dt.timedelta(0))
+    assert claimed == [inbound()] and given_up == 0
+    # claimed now: a third process finds nothing to take
+    assert store.claim_stale("sms", "host:3", hour) == ([], 0)
+
+
+def test_a_failed_turn_is_free_at_once_then_given_up_after_its_attempts():
+    store, hour = contacts(), dt.timedelta(hours=1)
+    store.take_delivery(inbound(), "host:1")
+    for _attempt in range(2, MAX_ATTEMPTS + 1):
+        store.release("sms", "SM1")
+        assert store.claim_stale("sms", "host:1", hour) == ([inbound()], 0)
+    store.release("sms", "SM1")
+    assert store.claim_stale("sms", "host:1", hour) == ([], 1)
+    assert not store.take_delivery(inbound(), "host:1")  # still taken once
+
+
+def test_a_turn_running_here_is_not_claimed_again():
+    store = contacts()
+    store.take_delivery(inbound(), "host:1")
+    store.release("sms", "SM1")
+    assert store.claim_stale("sms", "host:1", dt.timedelta(0), running=["SM1"]) == (
+        [],
+        0,
+    )
+
+
+def test_an_unreadable_journal_entry_is_given_up_not_a_crash():
+    store = contacts()
+    store.take_delivery(inbound(), "host:1")
+    store.release("sms", "SM1")
+    other = ContactStore(
+        case_store().engine,
+        Keys(TEST_ID_KEY, (Fernet.generate_key().decode(),)),
+    )
+    assert other.claim_stale("sms", "host:1", dt.timedelta(0)) == ([], 1)
+
+
+def test_erasing_a_person_drops_their_journalled_messages():
+    store = contacts()
+    store.take_delivery(inbound(), "host:1")
+    person = store.conversation("sms", PHONE)
+    assert store.erase(person) == 2  # the contact and the journal entry
+    store.release("sms", "SM1")
+    assert store.claim_stale("sms", "host:1", dt.timedelta(0)) == ([], 0)
 
 
 def test_new_keys_work():
@@ -144,3 +213,26 @@ def test_retention_keeps_the_contact_of_someone_still_writing():
     assert store.expire(before) == 1  # silent since: forgotten
     with pytest.raises(NoAddress):
         store.address_of(person)
+
+
+def test_retention_drops_journalled_messages_older_than_the_limit():
+    store = contacts()
+    store.take_delivery(inbound("SM1"), "host:1")
+    store.take_delivery(inbound("SM2", text="otro"), "host:1")
+    long_ago = dt.datetime.now(dt.timezone.utc) - dt.timedelta(days=40)
+    with case_store().session() as session, session.begin():
+        session.get(Pending, ("sms", "SM1")).received_at = long_ago
+    assert store.expire(long_ago + dt.timedelta(days=1)) == 1
+    store.release("sms", "SM2")
+    claimed, _ = store.claim_stale("sms", "host:1", dt.timedelta(0))
+    assert [c.external_id for c in claimed] == ["SM2"]
+
+
+def test_a_long_turn_renewed_by_its_living_process_is_not_taken_over():
+    store = contacts()
+    store.take_delivery(inbound(), "host:1")
+    with case_store().session() as session, session.begin():
+        session.get(Pending, ("sms", "SM1")).claimed_at -= dt.timedelta(minutes=5)
+    store.renew("sms", "host:2", ["SM1"])  # not its turn: changes nothing
+    store.renew("sms", "host:1", ["SM1"])
+    assert store.claim_stale("sms", "host:2", dt.timedelta(minutes=1)) == ([], 0)

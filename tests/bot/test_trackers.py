@@ -63,3 +63,31 @@ def test_the_database_is_set_in_one_place_only():
         AmparoTrackerStore(DOMAIN, host="postgresql://elsewhere/rasa")
     with pytest.raises(ValueError, match="db"):
         AmparoTrackerStore(DOMAIN, db="rasa.db")
+
+
+def test_with_the_database_away_the_turn_fails_instead_of_starting_afresh(
+    tmp_path, monkeypatch
+):
+    """Rasa would take an unreadable history for a new conversation and keep an
+    unstorable one in memory: here both fail the turn, which is done again later."""
+    from rasa.core.agent import Agent
+    from sqlalchemy.exc import OperationalError
+
+    from bot import trackers
+
+    monkeypatch.setenv("AMPARO_TRACKER_DB", f"sqlite:///{tmp_path / 'tracker.db'}")
+    settings.cache_clear()
+    trackers.install()
+    store = Agent._create_tracker_store(AmparoTrackerStore(DOMAIN), DOMAIN)
+    said = [ActionExecuted("action_listen"), UserUttered("hola")]
+    asyncio.run(store.save(DialogueStateTracker.from_events("p-1", said, DOMAIN.slots)))
+    (tmp_path / "tracker.db").unlink()
+    (tmp_path / "tracker.db").mkdir()  # no longer a database file
+    store._tracker_store.engine.dispose()
+    with pytest.raises(OperationalError):
+        asyncio.run(store.retrieve("p-1"))
+    with pytest.raises(OperationalError):
+        asyncio.run(
+            store.save(DialogueStateTracker.from_events("p-1", said, DOMAIN.slots))
+        )
+    assert store._fallback_tracker_store is None  # nothing kept in memory

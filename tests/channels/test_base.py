@@ -326,6 +326,19 @@ class Phone:
 
         return asyncio.run(run())
 
+    def replay(self, bot, seconds):
+        """Runs the journal's replay for ``seconds``, then lets its turns finish."""
+        from types import SimpleNamespace
+
+        async def run():
+            app = SimpleNamespace(ctx=SimpleNamespace(agent=None))
+            replaying = asyncio.ensure_future(self.input.replay(bot, app))
+            await asyncio.sleep(seconds)
+            replaying.cancel()
+            await asyncio.gather(*self.input._turns, return_exceptions=True)
+
+        asyncio.run(run())
+
 
 def test_a_delivery_is_answered_once(store):
     phone, bot = Phone(), Offering()
@@ -368,16 +381,63 @@ def test_the_answer_to_an_erasing_turn_still_reaches_the_person(store):
         contacts().address_of(bot.senders[0])
 
 
-def test_a_turn_that_fails_is_refused_and_its_redelivery_taken(store):
+def test_a_turn_that_fails_is_acknowledged_and_started_again(store, monkeypatch):
+    from amparo.settings import settings
+
+    monkeypatch.setenv("AMPARO_REPLAY_AFTER_SECONDS", "0.2")
+    settings.cache_clear()
+
+    class Flaky(Offering):
+        failures = 1
+
+        async def __call__(self, message):
+            if self.failures:
+                self.failures -= 1
+                raise RuntimeError("the tracker store is away")
+            await super().__call__(message)
+
+    phone, bot = Phone(), Flaky()
+    assert phone.take(bot, "SM2") is None  # journalled: the platform must not resend
+    assert phone.sent == []
+    phone.replay(bot, 0.3)
+    assert bot.heard == ["hola"] and len(phone.sent) == 1
+    phone.replay(bot, 0.3)  # done: not again
+    assert len(phone.sent) == 1
+
+
+def test_a_turn_that_always_fails_is_given_up(store, monkeypatch, caplog):
+    from amparo.settings import settings
+
+    monkeypatch.setenv("AMPARO_REPLAY_AFTER_SECONDS", "0.1")
+    settings.cache_clear()
+
     class Broken(Bot):
         async def __call__(self, message):
+            await super().__call__(message)
             raise RuntimeError("the bot is down")
 
-    phone = Phone()
-    answer = phone.take(Broken(), "SM2")
-    assert answer.status == 503
-    assert phone.take(Offering(), "SM2") is None
-    assert len(phone.sent) == 1
+    phone, bot = Phone(), Broken()
+    phone.take(bot, "SM2")
+    phone.replay(bot, 0.4)
+    assert bot.heard == ["hola"] * 3
+    assert "1 message(s) given up" in caplog.text
+    assert "5512345678" not in caplog.text and "hola" not in caplog.text
+
+
+def test_a_turn_whose_process_died_is_taken_up_by_another(store, monkeypatch):
+    from amparo.contacts import Inbound, contacts
+    from amparo.settings import settings
+
+    monkeypatch.setenv("AMPARO_REPLAY_AFTER_SECONDS", "0.2")
+    settings.cache_clear()
+    # taken by a process killed before its turn was done
+    inbound = Inbound("sms", "SM7", "+5215512345678", "hola", None)
+    assert contacts().take_delivery(inbound, "elsewhere:99")
+    phone, bot = Phone(), Offering()
+    phone.replay(bot, 0.1)  # not yet: it may still be running there
+    assert bot.heard == []
+    phone.replay(bot, 0.4)
+    assert bot.heard == ["hola"] and len(phone.sent) == 1
 
 
 def test_a_slow_turn_is_acknowledged_in_time_and_finishes(store, monkeypatch):

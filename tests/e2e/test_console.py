@@ -44,7 +44,7 @@ def browser() -> Iterator:
     if not CHROMIUM.exists():
         why = (
             f"no Chromium at {CHROMIUM}: `make test` installs Debian's chromium where "
-            "it may (scripts/install-chromium), or set AMPARO_CHROMIUM"
+            "it may (scripts/install-package), or set AMPARO_CHROMIUM"
         )
         if os.environ.get("AMPARO_REQUIRE_BROWSER"):
             pytest.fail(why)
