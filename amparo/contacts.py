@@ -16,6 +16,7 @@ delivery itself, sealed: the journal a Rasa process killed mid-turn is replayed 
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hashlib
 import hmac
@@ -24,6 +25,7 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cache
+from typing import Any
 
 from cryptography.fernet import Fernet, InvalidToken
 from sqlalchemy import (
@@ -106,6 +108,18 @@ class Inbound:
     address: str
     text: str
     metadata: dict | None = None
+
+
+def _owned(channel: str, external_id: str, owner: str) -> tuple:
+    return (
+        Pending.channel == channel,
+        Pending.external_id == external_id[:64],
+        Pending.claimed_by == owner,
+    )
+
+
+def _stale(cutoff: dt.datetime) -> Any:
+    return or_(Pending.claimed_at.is_(None), Pending.claimed_at < cutoff)
 
 
 def _now() -> dt.datetime:
@@ -314,8 +328,9 @@ class ContactStore:
             )
 
     def reseal_all(self) -> int:
-        """Key rotation: every address sealed with the current key; one no key opens
-        is dropped (the person's next message stores it again). Rows changed."""
+        """Key rotation: every address and journalled message sealed with the
+        current key; an address no key opens is dropped (the person's next message
+        stores it again). Rows changed."""
         keys, changed = self._keys(), 0
         with self._session() as session, session.begin():
             for contact in session.scalars(
@@ -328,6 +343,11 @@ class ContactStore:
                 except InvalidToken:
                     contact.address = None
                 changed += 1
+            for entry in session.scalars(select(Pending)):  # the journal too
+                if not keys.is_current(entry.content):
+                    with contextlib.suppress(InvalidToken):  # given up when claimed
+                        entry.content = keys.reseal(entry.content)
+                        changed += 1
         return changed
 
     def take_delivery(self, inbound: Inbound, owner: str) -> bool:
@@ -371,25 +391,17 @@ class ContactStore:
             return False
         return True
 
-    def done(self, channel: str, external_id: str) -> None:
-        """The delivery's turn is over: its journal entry goes."""
+    def done(self, channel: str, external_id: str, owner: str) -> None:
+        """``owner``'s turn of the delivery is over: its journal entry goes."""
         with self._session() as session, session.begin():
-            session.execute(
-                delete(Pending).where(
-                    Pending.channel == channel,
-                    Pending.external_id == external_id[:64],
-                )
-            )
+            session.execute(delete(Pending).where(*_owned(channel, external_id, owner)))
 
-    def release(self, channel: str, external_id: str) -> None:
-        """The delivery's turn failed: it is free to be replayed at once."""
+    def release(self, channel: str, external_id: str, owner: str) -> None:
+        """``owner``'s turn of the delivery failed: it is free to be replayed."""
         with self._session() as session, session.begin():
             session.execute(
                 update(Pending)
-                .where(
-                    Pending.channel == channel,
-                    Pending.external_id == external_id[:64],
-                )
+                .where(*_owned(channel, external_id, owner))
                 .values(claimed_at=None)
             )
 
@@ -419,59 +431,72 @@ class ContactStore:
         limit: int = 20,
     ) -> tuple[list[Inbound], int]:
         """The journalled deliveries of ``channel`` whose turn failed, or whose
-        process has not renewed it for ``older_than`` (it is gone), now claimed by
-        ``owner`` (each by one process only), except ids in ``running``; and how many
-        were given up: started :data:`MAX_ATTEMPTS` times, or no key opens them."""
-        keys, running = self._keys(), [r[:64] for r in running]
+        process has not renewed it for ``older_than`` (it is gone), oldest first,
+        now claimed by ``owner``, except ids in ``running``; and how many were given
+        up: started :data:`MAX_ATTEMPTS` times, or no key opens them."""
+        cutoff = _now() - older_than
         claimed, given_up = [], 0
+        for row in self.stale(channel, cutoff, running, limit):
+            inbound, gone = self.claim(row, owner, cutoff)
+            claimed += [inbound] if inbound else []
+            given_up += gone
+        return claimed, given_up
+
+    def stale(
+        self,
+        channel: str,
+        cutoff: dt.datetime,
+        running: Iterable[str] = (),
+        limit: int = 20,
+    ) -> list[Pending]:
+        """Journal entries free to replay: released, or not renewed since
+        ``cutoff``; oldest first."""
         with self._session() as session:
-            rows = session.scalars(
+            return session.scalars(
                 select(Pending)
                 .where(
                     Pending.channel == channel,
-                    or_(
-                        Pending.claimed_at.is_(None),
-                        Pending.claimed_at < _now() - older_than,
-                    ),
-                    Pending.external_id.not_in(running),
+                    _stale(cutoff),
+                    Pending.external_id.not_in([r[:64] for r in running]),
                 )
+                .order_by(Pending.received_at)
                 .limit(limit)
             ).all()
-        for row in rows:
-            taken = (Pending.channel == channel) & (
-                Pending.external_id == row.external_id
-            )
-            with self._session() as session, session.begin():
-                try:
-                    content = json.loads(keys.open(row.content))
-                except (InvalidToken, ValueError):
-                    content = None
-                if content is None or row.attempts >= MAX_ATTEMPTS:
-                    given_up += session.execute(
-                        delete(Pending).where(taken, Pending.attempts == row.attempts)
-                    ).rowcount
-                    continue
-                # the attempt count is the row's version: one claimer wins
-                won = session.execute(
-                    update(Pending)
-                    .where(taken, Pending.attempts == row.attempts)
-                    .values(
-                        attempts=row.attempts + 1,
-                        claimed_at=_now(),
-                        claimed_by=owner,
-                    )
-                ).rowcount
-            if won:
-                claimed.append(
-                    Inbound(
-                        channel,
-                        row.external_id,
-                        content["address"],
-                        content["text"],
-                        content["metadata"],
-                    )
-                )
-        return claimed, given_up
+
+    def claim(
+        self, row: Pending, owner: str, cutoff: dt.datetime
+    ) -> tuple[Inbound | None, int]:
+        """The entry, claimed by ``owner`` if it is still as :meth:`stale` read it
+        (not claimed or renewed since by anyone: one claimer wins), and 1 if it
+        was given up instead."""
+        unchanged = (
+            Pending.channel == row.channel,
+            Pending.external_id == row.external_id,
+            Pending.attempts == row.attempts,
+            _stale(cutoff),
+        )
+        try:
+            content = json.loads(self._keys().open(row.content))
+        except (InvalidToken, ValueError):
+            content = None
+        with self._session() as session, session.begin():
+            if content is None or row.attempts >= MAX_ATTEMPTS:
+                gone = session.execute(delete(Pending).where(*unchanged)).rowcount
+                return None, gone
+            won = session.execute(
+                update(Pending)
+                .where(*unchanged)
+                .values(attempts=row.attempts + 1, claimed_at=_now(), claimed_by=owner)
+            ).rowcount
+        if not won:
+            return None, 0
+        return Inbound(
+            row.channel,
+            row.external_id,
+            content["address"],
+            content["text"],
+            content["metadata"],
+        ), 0
 
     def prune_deliveries(self, now: dt.datetime | None = None) -> int:
         before = (now or _now()) - dt.timedelta(days=SEEN_DAYS)

@@ -11,6 +11,7 @@ after the bot's first answer to a person comes the privacy notice, once.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import json
 import logging
@@ -225,6 +226,7 @@ class PhoneInput(AmparoInput):
         super().__init__()
         self._turns: set[asyncio.Task] = set()
         self._running: set[str] = set()  # delivery ids with a turn in this process
+        self._undone: set[str] = set()  # and those done but not marked so yet
         self.config = settings()
         unset = missing(self.config, self.name())
         self.ready = not unset
@@ -327,10 +329,11 @@ class PhoneInput(AmparoInput):
         inbound: Inbound,
         agent: Any,
     ) -> None:
-        self._running.add(inbound.external_id)
+        channel, delivery = self.name(), inbound.external_id
+        self._running.add(delivery)
         try:
             sender = await asyncio.to_thread(
-                contacts().conversation, self.name(), inbound.address
+                contacts().conversation, channel, inbound.address
             )
             await self.route(
                 on_new_message,
@@ -342,42 +345,58 @@ class PhoneInput(AmparoInput):
             )
         except BaseException:
             try:  # started again at the next replay
-                await asyncio.to_thread(
-                    contacts().release, self.name(), inbound.external_id
-                )
+                await asyncio.to_thread(contacts().release, channel, delivery, OWNER)
             except Exception:  # the database away: replayed once the lease is over
-                logger.exception("%s: a failed turn was not released", self.name())
+                logger.exception("%s: a failed turn was not released", channel)
             raise
         finally:
-            self._running.discard(inbound.external_id)
-        await asyncio.to_thread(contacts().done, self.name(), inbound.external_id)
+            self._running.discard(delivery)
+        self._undone.add(delivery)  # kept renewed until the journal says done
+        await asyncio.to_thread(contacts().done, channel, delivery, OWNER)
+        self._undone.discard(delivery)
 
     async def replay(
         self, on_new_message: Callable[[UserMessage], Awaitable[Any]], app: Any
     ) -> None:
         """For as long as the server runs: keeps this process's turns in the
-        journal marked as alive, and starts again the journalled turns that failed,
-        or that a process which is gone (it stopped marking them) had started."""
+        journal marked as alive (and marks done those it could not), and starts
+        again, oldest first and one at a time, the journalled turns that failed or
+        that a process which is gone (it stopped marking them) had started."""
         after = dt.timedelta(seconds=self.config.replay_after_seconds)
         every = min(5.0, self.config.replay_after_seconds / 4)
+        store, channel = contacts(), self.name()
         while True:
             await asyncio.sleep(every)
-            running = set(self._running)
             try:
-                await asyncio.to_thread(contacts().renew, self.name(), OWNER, running)
+                for delivery in list(self._undone):
+                    await asyncio.to_thread(store.done, channel, delivery, OWNER)
+                    self._undone.discard(delivery)
+                mine = self._running | self._undone
+                await asyncio.to_thread(store.renew, channel, OWNER, mine)
                 claimed, given_up = await asyncio.to_thread(
-                    contacts().claim_stale, self.name(), OWNER, after, running
+                    store.claim_stale, channel, OWNER, after, mine
                 )
             except Exception:  # the database away: next time
-                logger.exception("%s: the journal could not be read", self.name())
+                logger.exception("%s: the journal could not be read", channel)
                 continue
             if given_up:
-                logger.error("%s: %d message(s) given up", self.name(), given_up)
-            for inbound in claimed:
-                logger.warning("%s: a message is handled again", self.name())
-                self.in_background(
-                    self._take(on_new_message, inbound, getattr(app.ctx, "agent", None))
-                )
+                logger.error("%s: %d message(s) given up", channel, given_up)
+            if claimed:
+                agent = getattr(app.ctx, "agent", None)
+                self._running |= {inbound.external_id for inbound in claimed}
+                self.in_background(self._in_order(on_new_message, claimed, agent))
+
+    async def _in_order(
+        self,
+        on_new_message: Callable[[UserMessage], Awaitable[Any]],
+        claimed: list[Inbound],
+        agent: Any,
+    ) -> None:
+        """Replayed turns, one after the other (renewed meanwhile: running)."""
+        for inbound in claimed:
+            logger.warning("%s: a message is handled again", self.name())
+            with contextlib.suppress(Exception):  # logged by _finished
+                await self.in_background(self._take(on_new_message, inbound, agent))
 
 
 class PhoneOutput(OutputChannel):

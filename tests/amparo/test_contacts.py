@@ -117,7 +117,7 @@ def test_the_journal_is_sealed_and_gone_when_the_turn_is_done():
         rows = connection.execute(text("select * from inbound_pending")).all()
     assert len(rows) == 1
     assert "Rosa" not in repr(rows) and "5512345678" not in repr(rows)
-    store.done("sms", "SM1")
+    store.done("sms", "SM1", "host:1")
     with case_store().engine.connect() as connection:
         assert connection.scalar(text("select count(*) from inbound_pending")) == 0
 
@@ -137,9 +137,9 @@ def test_a_failed_turn_is_free_at_once_then_given_up_after_its_attempts():
     store, hour = contacts(), dt.timedelta(hours=1)
     store.take_delivery(inbound(), "host:1")
     for _attempt in range(2, MAX_ATTEMPTS + 1):
-        store.release("sms", "SM1")
+        store.release("sms", "SM1", "host:1")
         assert store.claim_stale("sms", "host:1", hour) == ([inbound()], 0)
-    store.release("sms", "SM1")
+    store.release("sms", "SM1", "host:1")
     assert store.claim_stale("sms", "host:1", hour) == ([], 1)
     assert not store.take_delivery(inbound(), "host:1")  # still taken once
 
@@ -147,7 +147,7 @@ def test_a_failed_turn_is_free_at_once_then_given_up_after_its_attempts():
 def test_a_turn_running_here_is_not_claimed_again():
     store = contacts()
     store.take_delivery(inbound(), "host:1")
-    store.release("sms", "SM1")
+    store.release("sms", "SM1", "host:1")
     assert store.claim_stale("sms", "host:1", dt.timedelta(0), running=["SM1"]) == (
         [],
         0,
@@ -157,7 +157,7 @@ def test_a_turn_running_here_is_not_claimed_again():
 def test_an_unreadable_journal_entry_is_given_up_not_a_crash():
     store = contacts()
     store.take_delivery(inbound(), "host:1")
-    store.release("sms", "SM1")
+    store.release("sms", "SM1", "host:1")
     other = ContactStore(
         case_store().engine,
         Keys(TEST_ID_KEY, (Fernet.generate_key().decode(),)),
@@ -170,7 +170,7 @@ def test_erasing_a_person_drops_their_journalled_messages():
     store.take_delivery(inbound(), "host:1")
     person = store.conversation("sms", PHONE)
     assert store.erase(person) == 2  # the contact and the journal entry
-    store.release("sms", "SM1")
+    store.release("sms", "SM1", "host:1")
     assert store.claim_stale("sms", "host:1", dt.timedelta(0)) == ([], 0)
 
 
@@ -223,7 +223,7 @@ def test_retention_drops_journalled_messages_older_than_the_limit():
     with case_store().session() as session, session.begin():
         session.get(Pending, ("sms", "SM1")).received_at = long_ago
     assert store.expire(long_ago + dt.timedelta(days=1)) == 1
-    store.release("sms", "SM2")
+    store.release("sms", "SM2", "host:1")
     claimed, _ = store.claim_stale("sms", "host:1", dt.timedelta(0))
     assert [c.external_id for c in claimed] == ["SM2"]
 
@@ -236,3 +236,54 @@ def test_a_long_turn_renewed_by_its_living_process_is_not_taken_over():
     store.renew("sms", "host:2", ["SM1"])  # not its turn: changes nothing
     store.renew("sms", "host:1", ["SM1"])
     assert store.claim_stale("sms", "host:2", dt.timedelta(minutes=1)) == ([], 0)
+
+
+def stale_entry(store):
+    """SM1, taken by host:1, which stopped renewing it a minute ago."""
+    store.take_delivery(inbound(), "host:1")
+    with case_store().session() as session, session.begin():
+        session.get(Pending, ("sms", "SM1")).claimed_at -= dt.timedelta(minutes=1)
+    cutoff = dt.datetime.now(dt.timezone.utc) - dt.timedelta(seconds=30)
+    [row] = store.stale("sms", cutoff)
+    return row, cutoff
+
+
+def test_two_processes_claiming_the_same_entry_at_once_one_wins():
+    store = contacts()
+    row, cutoff = stale_entry(store)
+    other = ContactStore(case_store().engine, store.keys)
+    [same] = other.stale("sms", cutoff)  # both read it stale
+    assert store.claim(row, "host:2", cutoff) == (inbound(), 0)
+    assert other.claim(same, "host:3", cutoff) == (None, 0)
+
+
+def test_an_entry_renewed_after_it_was_read_stale_is_not_taken():
+    store = contacts()
+    row, cutoff = stale_entry(store)
+    store.renew("sms", "host:1", ["SM1"])  # its process was alive after all
+    assert store.claim(row, "host:2", cutoff) == (None, 0)
+
+
+def test_only_the_owner_of_a_turn_releases_it_or_marks_it_done():
+    store = contacts()
+    row, cutoff = stale_entry(store)
+    store.claim(row, "host:2", cutoff)  # host:1 was taken for dead
+    store.release("sms", "SM1", "host:1")
+    store.done("sms", "SM1", "host:1")
+    assert store.stale("sms", cutoff) == []  # still host:2's, running
+    store.done("sms", "SM1", "host:2")
+    with case_store().engine.connect() as connection:
+        assert connection.scalar(text("select count(*) from inbound_pending")) == 0
+
+
+def test_key_rotation_reseals_the_journal():
+    store = contacts()
+    store.take_delivery(inbound(), "host:1")
+    store.release("sms", "SM1", "host:1")
+    new_key = Fernet.generate_key().decode()
+    rotated = ContactStore(
+        case_store().engine, Keys(TEST_ID_KEY, (new_key, TEST_DATA_KEY))
+    )
+    assert rotated.reseal_all() == 1
+    only_new = ContactStore(case_store().engine, Keys(TEST_ID_KEY, (new_key,)))
+    assert only_new.claim_stale("sms", "host:1", dt.timedelta(0)) == ([inbound()], 0)

@@ -71,12 +71,18 @@ def test_with_the_database_away_the_turn_fails_instead_of_starting_afresh(
     """Rasa would take an unreadable history for a new conversation and keep an
     unstorable one in memory: here both fail the turn, which is done again later."""
     from rasa.core.agent import Agent
+    from rasa.core.tracker_store import FailSafeTrackerStore
     from sqlalchemy.exc import OperationalError
 
     from bot import trackers
 
     monkeypatch.setenv("AMPARO_TRACKER_DB", f"sqlite:///{tmp_path / 'tracker.db'}")
     settings.cache_clear()
+    for patched in ("on_tracker_store_error", "on_tracker_store_retrieve_error"):
+        # Rasa's own put back after the test
+        monkeypatch.setattr(
+            FailSafeTrackerStore, patched, vars(FailSafeTrackerStore)[patched]
+        )
     trackers.install()
     store = Agent._create_tracker_store(AmparoTrackerStore(DOMAIN), DOMAIN)
     said = [ActionExecuted("action_listen"), UserUttered("hola")]

@@ -326,14 +326,17 @@ class Phone:
 
         return asyncio.run(run())
 
-    def replay(self, bot, seconds):
-        """Runs the journal's replay for ``seconds``, then lets its turns finish."""
+    def replay(self, bot, until=lambda: False, seconds=10.0):
+        """Runs the journal's replay until ``until()`` holds (at most ``seconds``),
+        then lets its turns finish."""
         from types import SimpleNamespace
 
         async def run():
             app = SimpleNamespace(ctx=SimpleNamespace(agent=None))
             replaying = asyncio.ensure_future(self.input.replay(bot, app))
-            await asyncio.sleep(seconds)
+            deadline = asyncio.get_running_loop().time() + seconds
+            while not until() and asyncio.get_running_loop().time() < deadline:
+                await asyncio.sleep(0.02)
             replaying.cancel()
             await asyncio.gather(*self.input._turns, return_exceptions=True)
 
@@ -399,9 +402,9 @@ def test_a_turn_that_fails_is_acknowledged_and_started_again(store, monkeypatch)
     phone, bot = Phone(), Flaky()
     assert phone.take(bot, "SM2") is None  # journalled: the platform must not resend
     assert phone.sent == []
-    phone.replay(bot, 0.3)
+    phone.replay(bot, until=lambda: phone.sent)
     assert bot.heard == ["hola"] and len(phone.sent) == 1
-    phone.replay(bot, 0.3)  # done: not again
+    phone.replay(bot, seconds=0.5)  # done: not again
     assert len(phone.sent) == 1
 
 
@@ -418,25 +421,37 @@ def test_a_turn_that_always_fails_is_given_up(store, monkeypatch, caplog):
 
     phone, bot = Phone(), Broken()
     phone.take(bot, "SM2")
-    phone.replay(bot, 0.4)
+    phone.replay(bot, until=lambda: "given up" in caplog.text)
     assert bot.heard == ["hola"] * 3
     assert "1 message(s) given up" in caplog.text
     assert "5512345678" not in caplog.text and "hola" not in caplog.text
 
 
 def test_a_turn_whose_process_died_is_taken_up_by_another(store, monkeypatch):
-    from amparo.contacts import Inbound, contacts
+    import datetime as dt
+
+    from amparo.contacts import Inbound, Pending, contacts
     from amparo.settings import settings
 
     monkeypatch.setenv("AMPARO_REPLAY_AFTER_SECONDS", "0.2")
     settings.cache_clear()
+
+    def renewed(seconds_ago):
+        with store.session() as session, session.begin():
+            entry = session.get(Pending, ("sms", "SM7"))
+            entry.claimed_at = dt.datetime.now(dt.timezone.utc) - dt.timedelta(
+                seconds=seconds_ago
+            )
+
     # taken by a process killed before its turn was done
     inbound = Inbound("sms", "SM7", "+5215512345678", "hola", None)
     assert contacts().take_delivery(inbound, "elsewhere:99")
     phone, bot = Phone(), Offering()
-    phone.replay(bot, 0.1)  # not yet: it may still be running there
+    renewed(-3600)  # as if still renewed by its process: not taken over
+    phone.replay(bot, seconds=0.5)
     assert bot.heard == []
-    phone.replay(bot, 0.4)
+    renewed(60)  # its process stopped renewing it a minute ago
+    phone.replay(bot, until=lambda: phone.sent)
     assert bot.heard == ["hola"] and len(phone.sent) == 1
 
 
