@@ -1,6 +1,6 @@
 """End-to-end load on the whole stack, driven as Twilio and Telegram drive it.
 
-    python -m bench.load [--conversations 8 16] [--rounds 3]
+    python -m bench.load [--conversations 8 16] [--rounds 3] [--rasa-processes N]
 
 Starts the action server, the Rasa server and the caseworker desk on 127.0.0.1 (SQLite
 tracker and case stores, as `make run`), with fake Twilio and Telegram APIs that record
@@ -11,6 +11,10 @@ one message after the other: a turn is timed from the signed webhook request to 
 last reply of the turn reaching the fake API. Prints, per concurrency, turns/s and turn
 latency p50/p95/p99/max, and the CPU and peak memory of each server; and the start
 time of the stack.
+
+With ``--rasa-processes`` above one, that many Rasa servers behind nginx share Redis
+as their lock store (deploy/endpoints.yml's, at 127.0.0.1:6379), as README's "Running
+at scale" deploys them; the stores stay SQLite.
 """
 
 from __future__ import annotations
@@ -220,11 +224,32 @@ def peak_mb(pid: int) -> float:
     return float("nan")
 
 
+def lock_store() -> str:
+    """deploy/endpoints.yml's Redis lock store, under a key prefix of this run's."""
+    import uuid
+
+    import redis
+    import yaml
+
+    store = yaml.safe_load((ROOT / "deploy" / "endpoints.yml").read_text())[
+        "lock_store"
+    ]
+    try:
+        redis.Redis(store["url"], store["port"], store["db"]).ping()
+    except redis.RedisError:
+        raise SystemExit(
+            f"several Rasa processes need Redis at {store['url']}:{store['port']}"
+        ) from None
+    store["key_prefix"] = f"amparobench{uuid.uuid4().hex[:8]}"
+    return yaml.safe_dump({"lock_store": store})
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.load", description=__doc__)
     parser.add_argument("--conversations", type=int, nargs="+", default=[8, 16])
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--model", type=Path, default=MODEL)
+    parser.add_argument("--rasa-processes", type=int, default=1)
     args = parser.parse_args(argv)
     apis = FakeApis()
     apis.serve()
@@ -241,6 +266,8 @@ def main(argv: list[str] | None = None) -> None:
                 "AMPARO_TEAM_HOURS": "24/7",
                 **phone_settings(apis.url),
             },
+            endpoints=lock_store() if args.rasa_processes > 1 else "",
+            rasa_processes=args.rasa_processes,
         )
         ready = stack.start()
         try:
@@ -276,7 +303,8 @@ def main(argv: list[str] | None = None) -> None:
         finally:
             stack.stop()
     print(
-        f"Stack ready in {ready:.1f} s (three servers, model loaded, actions warm).\n"
+        f"Stack ready in {ready:.1f} s ({', '.join(pids)}; models loaded, actions"
+        " warm).\n"
     )
     print(
         table(
