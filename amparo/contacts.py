@@ -357,7 +357,7 @@ class ContactStore:
         if time.monotonic() > self._pruned + PRUNE_EVERY_SECONDS:
             self._pruned = time.monotonic()
             self.prune_deliveries()
-        keys, external_id = self._keys(), inbound.external_id[:64]
+        keys, external_id, now = self._keys(), inbound.external_id[:64], _now()
         content = {
             "address": inbound.address,
             "text": inbound.text,
@@ -369,13 +369,13 @@ class ContactStore:
                     Delivery(
                         channel=inbound.channel,
                         external_id=external_id,
-                        received_at=_now(),
+                        received_at=now,
                     )
                 )
                 session.flush()  # a second delivery stops here
                 session.add(
                     Pending(
-                        received_at=_now(),
+                        received_at=now,
                         channel=inbound.channel,
                         external_id=external_id,
                         conversation_id=keys.pseudonym(
@@ -383,7 +383,7 @@ class ContactStore:
                         ),
                         content=keys.seal(json.dumps(content)),
                         attempts=1,
-                        claimed_at=_now(),
+                        claimed_at=now,
                         claimed_by=owner,
                     )
                 )

@@ -35,7 +35,7 @@ from twilio.request_validator import RequestValidator
 
 from amparo.cases import CaseStore
 from bench.common import percentile, table
-from scripts.stack import ROOT, Stack
+from scripts.stack import ROOT, Stack, deployed_lock_store
 from tests.e2e.conftest import (
     PUBLIC_URL,
     SMS_NUMBER,
@@ -224,24 +224,20 @@ def peak_mb(pid: int) -> float:
     return float("nan")
 
 
-def lock_store() -> str:
+def lock_store() -> dict:
     """deploy/endpoints.yml's Redis lock store, under a key prefix of this run's."""
     import uuid
 
     import redis
-    import yaml
 
-    store = yaml.safe_load((ROOT / "deploy" / "endpoints.yml").read_text())[
-        "lock_store"
-    ]
+    store = deployed_lock_store(key_prefix=f"amparobench{uuid.uuid4().hex[:8]}")
     try:
         redis.Redis(store["url"], store["port"], store["db"]).ping()
     except redis.RedisError:
         raise SystemExit(
             f"several Rasa processes need Redis at {store['url']}:{store['port']}"
         ) from None
-    store["key_prefix"] = f"amparobench{uuid.uuid4().hex[:8]}"
-    return yaml.safe_dump({"lock_store": store})
+    return store
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -266,7 +262,7 @@ def main(argv: list[str] | None = None) -> None:
                 "AMPARO_TEAM_HOURS": "24/7",
                 **phone_settings(apis.url),
             },
-            endpoints=lock_store() if args.rasa_processes > 1 else "",
+            lock_store=lock_store() if args.rasa_processes > 1 else None,
             rasa_processes=args.rasa_processes,
         )
         ready = stack.start()

@@ -218,8 +218,8 @@ class PhoneInput(AmparoInput):
     A delivery is journalled (sealed) before the platform hears "received" and until
     its turn is done. A turn that fails is started again at once, and one whose Rasa
     process died (it stopped renewing its claim) is taken up by any running one after
-    AMPARO_REPLAY_AFTER_SECONDS:
-    a message is answered at least once, never lost; after
+    AMPARO_REPLAY_AFTER_SECONDS: a message is handled at least once (a turn cut short
+    after its replies went out is done again); after
     :data:`amparo.contacts.MAX_ATTEMPTS` starts it is given up, and logged."""
 
     def __init__(self) -> None:

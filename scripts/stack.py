@@ -19,6 +19,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import yaml
+
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 NAMES = ("actions", "rasa", "desk")
@@ -39,6 +41,13 @@ http {{
 """
 
 
+def deployed_lock_store(**changes: object) -> dict:
+    """deploy/endpoints.yml's lock store (Redis), with ``changes`` (a key prefix of
+    one run's own, another Redis)."""
+    deployed = yaml.safe_load((ROOT / "deploy" / "endpoints.yml").read_text())
+    return deployed["lock_store"] | changes
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -51,7 +60,7 @@ class Stack:
     model: Path
     channels: Sequence[str]  # credentials.yml keys, e.g. "channels.twilio.SmsInput"
     env: Mapping[str, str] = field(default_factory=dict)
-    endpoints: str = ""  # more of endpoints.yml (a lock store, say)
+    lock_store: Mapping | None = None  # endpoints.yml's; Rasa's own in memory if None
     rasa_processes: int = 1  # more: behind nginx
     ports: dict[str, int] = field(default_factory=dict)
     processes: dict[str, subprocess.Popen] = field(default_factory=dict)
@@ -78,10 +87,13 @@ class Stack:
         server warmed up). Raises RuntimeError with the Rasa log if not."""
         started = time.monotonic()
         endpoints = self.folder / "endpoints.yml"
-        endpoints.write_text(
-            f'action_endpoint:\n  url: "{self.url("actions")}/webhook"\n'
-            "tracker_store:\n  type: bot.trackers.AmparoTrackerStore\n" + self.endpoints
-        )
+        config = {
+            "action_endpoint": {"url": f"{self.url('actions')}/webhook"},
+            "tracker_store": {"type": "bot.trackers.AmparoTrackerStore"},
+        }
+        if self.lock_store:
+            config["lock_store"] = dict(self.lock_store)
+        endpoints.write_text(yaml.safe_dump(config))
         credentials = self.folder / "credentials.yml"
         credentials.write_text("".join(f"{channel}:\n" for channel in self.channels))
         env = {
@@ -152,6 +164,12 @@ class Stack:
         if not Path(NGINX).is_file() and not shutil.which(NGINX):
             raise RuntimeError(f"no nginx at {NGINX} (set AMPARO_NGINX)")
         site = (ROOT / "deploy" / "nginx.conf").read_text()
+        upstreams = re.findall(r"server 127\.0\.0\.1:\d+", site)
+        if len(upstreams) != self.rasa_processes:
+            raise ValueError(
+                f"deploy/nginx.conf has {len(upstreams)} Rasa processes, "
+                f"not {self.rasa_processes}"
+            )
         servers = iter(self.rasa_names)
         site = re.sub(
             r"server 127\.0\.0\.1:\d+",

@@ -20,13 +20,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-import yaml
 from sqlalchemy import create_engine, inspect, text
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import Engine, make_url
 
 from amparo.cases import CaseStore
 from amparo.contacts import Keys
-from scripts.stack import NGINX, ROOT, Stack
+from scripts.stack import NGINX, Stack, deployed_lock_store
 from tests.conftest import TEST_DATA_KEY, TEST_ID_KEY, postgres_database
 from tests.e2e.conftest import MODEL, NOTICES, SMS_NUMBER, phone_settings
 from tests.e2e.test_phone_channels import new_phone, new_sid, twilio
@@ -92,7 +91,7 @@ class Scaled:
     stack: Stack
     apis: FakeApis
     store: CaseStore
-    database: str  # the URL the test reads PostgreSQL with (not through the gate)
+    reader: Engine  # how the test reads PostgreSQL (not through the gate)
     gate: Gate
     redis: object
     prefix: str  # the lock store's keys in Redis start with it
@@ -123,29 +122,19 @@ class Scaled:
         return self.read("SELECT external_id, claimed_by FROM inbound_pending")
 
     def read(self, sql: str, p: str = "") -> list[tuple]:
-        engine = create_engine(self.database, future=True)
-        try:
-            with engine.connect() as connection:
-                return connection.execute(text(sql), {"p": p}).all()
-        finally:
-            engine.dispose()
+        with self.reader.connect() as connection:
+            return connection.execute(text(sql), {"p": p}).all()
 
     def count(self, sql: str, p: str) -> int:
         return self.read(sql, p)[0][0]
 
     def everything_stored(self) -> dict[str, str]:
         """Every table in the database, as text."""
-        engine = create_engine(self.database, future=True)
-        try:
-            with engine.connect() as connection:
-                return {
-                    table: repr(
-                        connection.execute(text(f'SELECT * FROM "{table}"')).all()
-                    )
-                    for table in inspect(connection).get_table_names()
-                }
-        finally:
-            engine.dispose()
+        with self.reader.connect() as connection:
+            return {
+                table: repr(connection.execute(text(f'SELECT * FROM "{table}"')).all())
+                for table in inspect(connection).get_table_names()
+            }
 
     def watch_redis(self, stop: threading.Event) -> None:
         """Keeps every lock-store key and value seen while ``stop`` is not set."""
@@ -181,16 +170,16 @@ def scale_out(tmp: Path, url: str, client) -> Iterator[Scaled]:
     apis = FakeApis(set_aside=NOTICES)
     apis.serve()
     store = CaseStore.from_url(gated_url)
+    reader = create_engine(url, future=True)
     # The shipped lock store, on the test's Redis, under a key prefix of its own.
     prefix = f"amparo{uuid.uuid4().hex[:8]}"
-    deployed = yaml.safe_load((ROOT / "deploy" / "endpoints.yml").read_text())
     where = client.connection_pool.connection_kwargs
-    lock_store = deployed["lock_store"] | {
-        "key_prefix": prefix,
-        "url": where["host"],
-        "port": where["port"],
-        "db": where.get("db", 0),
-    }
+    lock_store = deployed_lock_store(
+        key_prefix=prefix,
+        url=where["host"],
+        port=where["port"],
+        db=where.get("db", 0),
+    )
     stack = Stack(
         tmp,
         MODEL,
@@ -203,7 +192,7 @@ def scale_out(tmp: Path, url: str, client) -> Iterator[Scaled]:
             "TICKET_LOCK_LIFETIME": str(LOCK_SECONDS),
             **phone_settings(apis.url),
         },
-        endpoints=yaml.safe_dump({"lock_store": lock_store}),
+        lock_store=lock_store,
         rasa_processes=2,
     )
     try:
@@ -211,10 +200,11 @@ def scale_out(tmp: Path, url: str, client) -> Iterator[Scaled]:
             stack.start()
         except RuntimeError as problem:
             pytest.fail(str(problem))
-        yield Scaled(stack, apis, store, url, gate, client, prefix)
+        yield Scaled(stack, apis, store, reader, gate, client, prefix)
     finally:
         stack.stop()
         store.engine.dispose()
+        reader.dispose()
         for key in client.scan_iter(f"{prefix}*"):
             client.delete(key)
 
