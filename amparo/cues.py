@@ -14,6 +14,14 @@ CUES_DIR = Path(__file__).with_name("data") / "cues"
 # When a message carries cues of several categories, the first one here decides: the
 # ones whose reply must start with emergency and crisis numbers come first.
 CATEGORIES = ("danger", "self_harm", "child_at_risk", "trafficking", "violence")
+# The NLU intent of each category.
+DISCLOSURE_INTENTS = {
+    "danger": "emergency",
+    "self_harm": "disclose_self_harm",
+    "child_at_risk": "disclose_child_at_risk",
+    "trafficking": "disclose_trafficking",
+    "violence": "disclose_violence",
+}
 # Not a disclosure: the words a request for a person has (see asks_for_person).
 PERSON = "person"
 

@@ -14,6 +14,7 @@ from opening_hours import OpeningHours, State
 from sqlalchemy.exc import SQLAlchemyError
 
 from amparo.cases import CaseStore
+from amparo.cues import DISCLOSURE_INTENTS
 from amparo.geo import countries, country_name
 from amparo.language import LanguageProfile
 from amparo.responses import responses
@@ -22,11 +23,7 @@ from amparo.settings import Settings, settings
 
 # The NLU intents that lead to a handoff, and the case category each one opens.
 CATEGORY_OF_INTENT = {
-    "emergency": "danger",
-    "disclose_self_harm": "self_harm",
-    "disclose_child_at_risk": "child_at_risk",
-    "disclose_trafficking": "trafficking",
-    "disclose_violence": "violence",
+    **{intent: category for category, intent in DISCLOSURE_INTENTS.items()},
     "request_human": "request_human",
 }
 
@@ -108,15 +105,35 @@ def open_case_for(
 
 def what_led_here(events: Iterable[Mapping[str, Any]]) -> tuple[str, str | None]:
     """The category of the latest disclosure, danger or request for a person, and
-    what the person wrote then (not a button's payload), for the caseworker."""
-    for event in reversed(list(events)):
-        if event.get("event") != "user":
+    what the person wrote then (not a button's payload), for the caseworker.
+
+    "Talk to a person" tapped under a message the bot did not understand (which may
+    be a disclosure only the intent model saw: bot/components/guard.py) brings that
+    message, and the disclosure the model leaned to.
+    """
+    said = [event for event in events if event.get("event") == "user"]
+    for index in range(len(said) - 1, -1, -1):
+        intent, _ = _reading(said[index])
+        if intent not in CATEGORY_OF_INTENT:
             continue
-        intent = (event.get("parse_data") or {}).get("intent", {}).get("name")
-        if intent in CATEGORY_OF_INTENT:
-            text = (event.get("text") or "").strip()
-            return CATEGORY_OF_INTENT[intent], None if text.startswith("/") else text
+        text = (said[index].get("text") or "").strip()
+        if not text.startswith("/"):
+            return CATEGORY_OF_INTENT[intent], text
+        if intent == "request_human" and index:
+            before, before_ranking = _reading(said[index - 1])
+            if before == "nlu_fallback":
+                leaning = next((r for r in before_ranking if r != before), None)
+                category = CATEGORY_OF_INTENT.get(leaning, "request_human")
+                return category, (said[index - 1].get("text") or "").strip() or None
+        return CATEGORY_OF_INTENT[intent], None
     return "request_human", None
+
+
+def _reading(event: Mapping[str, Any]) -> tuple[str | None, list[str]]:
+    """A user event's intent and the names of its ranking."""
+    parse = event.get("parse_data") or {}
+    ranking = [r.get("name") for r in parse.get("intent_ranking") or []]
+    return (parse.get("intent") or {}).get("name"), ranking
 
 
 @cache

@@ -2,16 +2,20 @@
 
 python -m bench.disclosure [--model models/amparo.tar.gz] [--errors]
 
-Two labelled sets, each written without looking at the training data or the cue
+Three labelled sets, each written without looking at the training data or the cue
 lexicon: bench/data/disclosures_<lang>.tsv ("eval": the training data was extended
-after looking at its kinds of error, so it is optimistic) and
-bench/data/fresh/disclosures_<lang>.tsv ("fresh": written later, blind, scored once).
-Every message goes through the trained model's whole NLU pipeline (the classifier,
-then the guard with the cue lexicon), as in the running bot. A disclosure is caught
+after looking at its kinds of error, so it is optimistic),
+bench/data/fresh/disclosures_<lang>.tsv ("fresh": written later, blind; the
+disclosure classifier was tried on it before its settings were chosen) and
+bench/data/third/disclosures_<lang>.tsv ("third": written blind after that, scored
+once). Every message goes through the trained model's whole NLU pipeline (the intent
+model, the disclosure classifier, then the guard with the cue lexicon), as in the
+running bot. A disclosure is caught
 when the message is read as a disclosure intent (`emergency`, or any `disclose_*`),
 not merely as a request for a person; a request for a person when it is read as
 `request_human` or a disclosure; a look-alike ("me muero de hambre jaja") is a false
-alarm when it is read as either. The lexicon column is the cue lexicon alone.
+alarm when it is read as either. The other columns are the disclosure classifier
+alone and the cue lexicon alone.
 """
 
 from __future__ import annotations
@@ -46,7 +50,7 @@ CATEGORIES = (
 HUMAN = "request_human"
 
 
-SETS = {"eval": DATA, "fresh": DATA / "fresh"}
+SETS = {"eval": DATA, "fresh": DATA / "fresh", "third": DATA / "third"}
 
 
 def load(lang: str, directory: Path) -> tuple[list[tuple[str, str]], int]:
@@ -71,18 +75,23 @@ def is_disclosure(intent: str) -> bool:
     return intent == "emergency" or intent.startswith("disclose_")
 
 
-async def read_all(model: Path, texts: list[str]) -> list[str]:
+async def read_all(model: Path, texts: list[str]) -> list[tuple[str, str | None]]:
+    """(intent, the disclosure classifier's category) of each text."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     from rasa.core.agent import Agent
     from rasa.utils.log_utils import configure_structlog
 
+    from bot.components.disclosure import DISCLOSURE
+
     configure_structlog(logging.WARNING)  # not a debug line per message
 
     agent = Agent.load(str(model))
-    return [
-        ((await agent.parse_message(text)).get("intent") or {}).get("name") or ""
-        for text in texts
-    ]
+    readings = []
+    for text in texts:
+        parsed = await agent.parse_message(text)
+        intent = (parsed.get("intent") or {}).get("name") or ""
+        readings.append((intent, parsed.get(DISCLOSURE)))
+    return readings
 
 
 def percent(hits: int, total: int) -> str:
@@ -99,13 +108,13 @@ def main() -> None:
         for lang in LANGUAGES:
             kept, dropped[name, lang] = load(lang, directory)
             rows += [(name, lang, category, text) for category, text in kept]
-    intents = asyncio.run(read_all(args.model, [row[-1] for row in rows]))
+    readings = asyncio.run(read_all(args.model, [row[-1] for row in rows]))
     for name in SETS:
         print(f"\n#### Set: {name}\n")
         report(
             [
-                (row[1:], intent)
-                for row, intent in zip(rows, intents, strict=True)
+                (row[1:], reading)
+                for row, reading in zip(rows, readings, strict=True)
                 if row[0] == name
             ],
             {lang: dropped[name, lang] for lang in LANGUAGES},
@@ -114,48 +123,48 @@ def main() -> None:
 
 
 def report(rows: list, dropped: dict[str, int], errors: bool) -> None:
-    caught: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0, 0])
-    for (lang, category, text), intent in rows:
+    # (lang, category) → [messages, flagged by the bot, by the classifier, by cues]
+    caught: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0, 0, 0])
+    for (lang, category, text), (intent, read) in rows:
         flagged = is_disclosure(intent)
         if category in ("human", "none"):
             flagged = flagged or intent == HUMAN
         counts = caught[(lang, category)]
         counts[0] += 1
         counts[1] += flagged
-        counts[2] += disclosure_in(text) is not None
+        counts[2] += read is not None
+        counts[3] += disclosure_in(text) is not None
         wrong = flagged if category == "none" else not flagged
         if errors and wrong:
             print(f"  {lang} {category:13} read as {intent:22} {text}", file=sys.stderr)
 
-    body = []
-    for category in CATEGORIES:
-        for lang in LANGUAGES:
-            n, hit, cue = caught[(lang, category)]
-            body.append([category, lang, n, percent(hit, n), percent(cue, n)])
+    def cells(counts: list[int], category: str) -> list:
+        n, bot, classifier, cue = counts
+        # The classifier reads disclosures; a request for a person is the guard's.
+        alone = "—" if category == "human" else percent(classifier, n)
+        return [n, percent(bot, n), alone, percent(cue, n)]
+
+    body = [
+        [category, lang, *cells(caught[(lang, category)], category)]
+        for category in CATEGORIES
+        for lang in LANGUAGES
+    ]
     totals = [
         sum(caught[(lang, c)][i] for lang in LANGUAGES for c in CATEGORIES[:5])
-        for i in range(3)
+        for i in range(4)
     ]
-    body.append(
-        [
-            "**all disclosures**",
-            "es/en/pt",
-            totals[0],
-            f"**{percent(totals[1], totals[0])}**",
-            percent(totals[2], totals[0]),
-        ]
-    )
+    n, *rest = cells(totals, "all")
+    body.append(["**all disclosures**", "es/en/pt", n, f"**{rest[0]}**", *rest[1:]])
     print(
-        "Disclosures caught (recall %: model + cue lexicon as in the bot, and the\n"
-        "lexicon alone):\n"
+        "Disclosures caught (recall %: as in the bot — intent model, disclosure\n"
+        "classifier and cue lexicon —, the classifier alone, the lexicon alone):\n"
     )
-    print(table(["category", "lang", "messages", "recall %", "lexicon alone %"], body))
-    alarms = []
-    for lang in LANGUAGES:
-        n, hit, cue = caught[(lang, "none")]
-        alarms.append([lang, n, percent(hit, n), percent(cue, n)])
+    heads = ["messages", "recall %", "classifier alone %", "lexicon alone %"]
+    print(table(["category", "lang", *heads], body))
+    alarms = [[lang, *cells(caught[(lang, "none")], "none")] for lang in LANGUAGES]
     print("\nEveryday look-alikes flagged (false alarms %):\n")
-    print(table(["lang", "messages", "false alarms %", "lexicon alone %"], alarms))
+    heads = ["messages", "false alarms %", "classifier alone %", "lexicon alone %"]
+    print(table(["lang", *heads], alarms))
     left_out = ", ".join(f"{lang} {n}" for lang, n in dropped.items())
     print(f"\nLeft out because the training data has them or nearly: {left_out}.")
 

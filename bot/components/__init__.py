@@ -1,4 +1,5 @@
-"""Custom NLU components. Both are configured in config.yml and learn nothing."""
+"""Custom NLU components, configured in config.yml. Only the disclosure classifier
+learns; the others are built from their config alone (ConfiguredComponent)."""
 
 from __future__ import annotations
 

@@ -17,11 +17,12 @@ from rasa.shared.nlu.constants import (
 )
 from rasa.shared.nlu.training_data.message import Message
 
-from amparo.cues import asks_for_person, disclosure_in
+from amparo.cues import DISCLOSURE_INTENTS, asks_for_person, disclosure_in
 from amparo.language import answers_where, command_in
 from amparo.services import named_in, service_types
 from amparo.text import has_words
 from bot.components import ConfiguredComponent
+from bot.components.disclosure import DISCLOSURE
 from bot.components.language import LANGUAGE_GUESS, PAYLOAD_PREFIX
 
 UNREADABLE = "unreadable"
@@ -30,20 +31,8 @@ REQUEST_HUMAN, ASK_HELP = "request_human", "ask_help"
 # Readings a message that says where the person is gets from a model that has never
 # seen the place: "no", "later", or not sure at all.
 NOT_A_PLACE, INFORM_PLACE = frozenset({"deny", "later", "nlu_fallback"}), "inform_place"
-# The intent of each disclosure category (amparo/cues.py). A message with a cue gets the
-# cue's category (amparo/data/cues/), unless the model reads danger or self-harm; one
-# without a cue keeps the model's reading, unless it is confidently in a language we do
-# not read and the reading is not danger (see InputGuard).
-DISCLOSURE_INTENTS = {
-    "danger": "emergency",
-    "self_harm": "disclose_self_harm",
-    "child_at_risk": "disclose_child_at_risk",
-    "trafficking": "disclose_trafficking",
-    "violence": "disclose_violence",
-}
-
-
-# Readings whose reply is the emergency numbers: kept in any language.
+# Readings whose reply is the emergency numbers: the intent model's stand on its own,
+# in any language (a miss costs the most there).
 NUMBERS_FIRST = {"emergency", "disclose_self_harm"}
 NLU_FALLBACK, FIND_SERVICE, SERVICE_TYPE = (
     "nlu_fallback",
@@ -52,6 +41,8 @@ NLU_FALLBACK, FIND_SERVICE, SERVICE_TYPE = (
 )
 # A model that leaned to one of these, even unsure, is not read as searching.
 NOT_A_SEARCH = {*DISCLOSURE_INTENTS.values(), REQUEST_HUMAN}
+# The intent model's disclosure readings that need the lexicon or the classifier.
+UNSUPPORTED_DISCLOSURES = set(DISCLOSURE_INTENTS.values()) - NUMBERS_FIRST
 
 
 @DefaultV1Recipe.register(
@@ -61,13 +52,17 @@ class InputGuard(ConfiguredComponent):
     """Runs last: a classifier always picks some intent, even for "😀😀" or German.
 
     Empty, emoji-only or punctuation-only messages become ``unreadable``; a message
-    that is a command word ("BORRAR", "EXIT") becomes that command; one
-    with a disclosure cue becomes that disclosure whatever else it asks for ("me estan
-    siguiendo y necesito un albergue" is ``emergency``); ``request_human`` without a
-    word for a person ("necesito ayuda porfa") becomes ``ask_help``; a refusal that
-    says where the person is and has no refusal word ("estoy en narnia") becomes
-    ``inform_place``; a message that is confidently in a language we do not answer
-    in, with no cue, becomes ``unsupported_language``.
+    that is a command word ("BORRAR", "EXIT") becomes that command. Whether a message
+    is a disclosure, and of what, is read from the cue lexicon first, then from the
+    disclosure classifier (``DisclosureClassifier``): a disclosure wins whatever else
+    the message asks for ("me estan siguiendo y necesito un albergue" is
+    ``emergency``). The intent model's own reading of danger or self-harm stands
+    (numbers first); its reading of another disclosure that neither the lexicon nor
+    the classifier sees is ``nlu_fallback`` (whose reply offers a person).
+    ``request_human`` without a word for a person ("necesito ayuda porfa") becomes
+    ``ask_help``; a refusal that says where the person is and has no refusal word
+    ("estoy en narnia") becomes ``inform_place``; a message that is confidently in a
+    language we do not answer in, with no cue, becomes ``unsupported_language``.
     """
 
     @staticmethod
@@ -80,8 +75,17 @@ class InputGuard(ConfiguredComponent):
             if text.startswith(PAYLOAD_PREFIX):
                 continue
             intent = (message.get(INTENT) or {}).get(INTENT_NAME_KEY)
-            category = disclosure_in(text)
+            foreign = (message.get(LANGUAGE_GUESS) or {}).get("foreign")
+            # The classifier learnt our languages only: on French it guesses.
+            category = disclosure_in(text) or (
+                None if foreign else message.get(DISCLOSURE)
+            )
             command = command_in(text)
+            # The intent model alone reads a disclosure: not understood (the reply
+            # offers a person), never a place or a search.
+            unsure = intent in UNSUPPORTED_DISCLOSURES and not category
+            if unsure:
+                intent = _unsure(message)
             if not has_words(text):
                 _override_intent(message, UNREADABLE)
             elif command:
@@ -92,14 +96,15 @@ class InputGuard(ConfiguredComponent):
                 and intent != DISCLOSURE_INTENTS[category]
                 and intent not in NUMBERS_FIRST
             ):
-                # The cue decides the category, which decides the team: a model
-                # reading "mi pareja me pega" as a child at risk sent it to the wrong
-                # one. A reading of danger or self-harm stands (numbers first).
+                # The cue (or the classifier) decides the category, which decides
+                # the team: a model reading "mi pareja me pega" as a child at risk
+                # sent it to the wrong one. A reading of danger or self-harm stands
+                # (numbers first).
                 _override_intent(message, DISCLOSURE_INTENTS[category])
             elif intent == REQUEST_HUMAN and not asks_for_person(text):
                 # Opening a case needs a request for a person, not any plea for help.
                 _override_intent(message, ASK_HELP)
-            elif intent in NOT_A_PLACE and answers_where(text):
+            elif intent in NOT_A_PLACE and not unsure and answers_where(text):
                 # A town the model has never seen can look to it like "no": answering
                 # "where are you?" must not end the search.
                 _override_intent(message, INFORM_PLACE, keep_entities=True)
@@ -108,16 +113,27 @@ class InputGuard(ConfiguredComponent):
                 # our vocabulary is a request for it.
                 _override_intent(message, FIND_SERVICE)
                 message.set(ENTITIES, [_entity(SERVICE_TYPE, service)], True)
-            elif (
-                not category
-                and intent not in NUMBERS_FIRST
-                and (message.get(LANGUAGE_GUESS) or {}).get("foreign")
-            ):
+            elif not category and intent not in NUMBERS_FIRST and foreign:
                 # Our model cannot read French or German: what it makes of them is
                 # noise, even a disclosure; the reply says which languages we speak.
                 # A reading of danger stands: the numbers help in any language.
                 _override_intent(message, UNSUPPORTED_LANGUAGE)
         return messages
+
+
+def _unsure(message: Message) -> str:
+    """``nlu_fallback`` on top of the intent model's ranking, as Rasa's
+    FallbackClassifier does: the disclosure it leaned to stays visible (so the
+    message is not read as a search, and a case opened next can tell)."""
+    ranking = [
+        r
+        for r in message.get(INTENT_RANKING_KEY) or []
+        if r[INTENT_NAME_KEY] != NLU_FALLBACK
+    ]
+    unsure = {INTENT_NAME_KEY: NLU_FALLBACK, PREDICTED_CONFIDENCE_KEY: 1.0}
+    message.set(INTENT, unsure, add_to_output=True)
+    message.set(INTENT_RANKING_KEY, [unsure, *ranking], add_to_output=True)
+    return NLU_FALLBACK
 
 
 def _service_asked(message: Message) -> str | None:

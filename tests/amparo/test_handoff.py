@@ -8,7 +8,7 @@ import string
 import pytest
 
 from amparo.geo import countries
-from amparo.handoff import emergency_text, lines_for, team_back_at
+from amparo.handoff import emergency_text, lines_for, team_back_at, what_led_here
 from amparo.language import LanguageProfile
 from amparo.responses import DOMAIN, Responses, responses
 from amparo.settings import Settings
@@ -92,3 +92,61 @@ def test_every_domain_text_fills_with_what_its_senders_pass():
 def test_bad_handoff_settings_are_refused_clearly(name, value):
     with pytest.raises(ValueError, match=name):
         Settings.from_env({name: value})
+
+
+def _user(text, intent, *ranking):
+    names = [intent, *ranking]
+    return {
+        "event": "user",
+        "text": text,
+        "parse_data": {
+            "intent": {"name": intent},
+            "intent_ranking": [{"name": n} for n in names],
+        },
+    }
+
+
+@pytest.mark.parametrize(
+    ("events", "led"),
+    [
+        # a disclosure, then "yes" to the offer
+        (
+            [_user("mi pareja me pega", "disclose_violence"), _user("si", "affirm")],
+            ("violence", "mi pareja me pega"),
+        ),
+        # asking for a person in words
+        (
+            [_user("quiero hablar con alguien", "request_human")],
+            ("request_human", "quiero hablar con alguien"),
+        ),
+        # the button under "not understood", after a disclosure only the intent
+        # model saw: the caseworker gets that message and what the model leaned to
+        (
+            [
+                _user(
+                    "el del cuarto dice q le pague de otra forma",
+                    "nlu_fallback",
+                    "disclose_violence",
+                    "find_service",
+                ),
+                _user("/request_human", "request_human"),
+            ],
+            ("violence", "el del cuarto dice q le pague de otra forma"),
+        ),
+        (
+            [
+                _user("asdf qwer", "nlu_fallback", "greet"),
+                _user("/request_human", "request_human"),
+            ],
+            ("request_human", "asdf qwer"),
+        ),
+        # a button after an understood message brings no words
+        (
+            [_user("hola", "greet"), _user("/request_human", "request_human")],
+            ("request_human", None),
+        ),
+        ([_user("hola", "greet")], ("request_human", None)),
+    ],
+)
+def test_what_led_to_the_case(events, led):
+    assert what_led_here([{"event": "bot"}, *events]) == led

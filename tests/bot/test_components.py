@@ -2,9 +2,14 @@ from pathlib import Path
 
 import pytest
 import yaml
+from rasa.engine.graph import ExecutionContext, GraphSchema
+from rasa.engine.storage.local_model_storage import LocalModelStorage
+from rasa.engine.storage.resource import Resource
 from rasa.shared.nlu.constants import INTENT, INTENT_RANKING_KEY, TEXT
 from rasa.shared.nlu.training_data.message import Message
+from rasa.shared.nlu.training_data.training_data import TrainingData
 
+from bot.components.disclosure import DISCLOSURE, DisclosureClassifier
 from bot.components.guard import InputGuard
 from bot.components.language import LANGUAGE_GUESS, LanguageIdentification
 
@@ -19,17 +24,22 @@ def identification() -> LanguageIdentification:
     return LanguageIdentification({k: v for k, v in config.items() if k != "name"})
 
 
-def classified(text: str, intent: str = "greet", metadata=None) -> Message:
-    """A message as the pipeline leaves it before the guard: some intent, always."""
+def classified(
+    text: str, intent: str = "greet", metadata=None, disclosure=None
+) -> Message:
+    """A message as the pipeline leaves it before the guard: some intent, always,
+    and the disclosure classifier's reading."""
     message = Message(data={TEXT: text, "metadata": metadata or {}})
     message.set(INTENT, {"name": intent, "confidence": 0.97})
     message.set(INTENT_RANKING_KEY, [{"name": intent, "confidence": 0.97}])
+    message.set(DISCLOSURE, disclosure)
     return message
 
 
-def guarded(identification, text: str, read_as: str) -> str:
-    """The intent the guard leaves when the model read ``text`` as ``read_as``."""
-    message = classified(text, read_as)
+def guarded(identification, text: str, read_as: str, disclosure=None) -> str:
+    """The intent the guard leaves when the intent model read ``text`` as
+    ``read_as`` and the disclosure classifier as ``disclosure``."""
+    message = classified(text, read_as, disclosure=disclosure)
     InputGuard({}).process(identification.process([message]))
     return message.get(INTENT)["name"]
 
@@ -166,11 +176,6 @@ def test_a_place_the_model_never_saw_is_not_a_refusal(
         ("exit!", "out_of_scope", "quick_exit"),
         ("Sair", "greet", "quick_exit"),
         # a sentence with the word is whatever it says
-        (
-            "no me dejan salir de la casa",
-            "disclose_trafficking",
-            "disclose_trafficking",
-        ),
         ("como borrar el historial del navegador", "out_of_scope", "out_of_scope"),
     ],
 )
@@ -178,6 +183,14 @@ def test_the_words_the_notice_teaches_always_work(
     identification, text, read_as, becomes
 ):
     assert guarded(identification, text, read_as) == becomes
+
+
+def test_a_sentence_with_a_command_word_is_whatever_it_says(identification):
+    text = "no me dejan salir de la casa"
+    read = guarded(identification, text, "disclose_trafficking", "trafficking")
+    assert read == "disclose_trafficking"
+    # the intent model alone: not understood, still not the command "salir"
+    assert guarded(identification, text, "disclose_trafficking") == "nlu_fallback"
 
 
 @pytest.mark.parametrize(
@@ -241,3 +254,126 @@ def test_an_unsure_reading_leaning_to_a_disclosure_is_not_a_search(identificatio
 )
 def test_a_man_touching_is_a_disclosure_whatever_the_model_says(identification, text):
     assert guarded(identification, text, "nlu_fallback") == "disclose_violence"
+
+
+@pytest.mark.parametrize(
+    ("text", "read_as", "disclosure", "becomes"),
+    [
+        # the classifier sees what the intent model missed
+        (
+            "el señor del cuarto dice q la renta se paga de otra forma",
+            "find_service",
+            "violence",
+            "disclose_violence",
+        ),
+        (
+            "ya deje todo arreglado por si no estoy",
+            "thank",
+            "self_harm",
+            "disclose_self_harm",
+        ),
+        # the cue lexicon's category comes before the classifier's
+        ("mi pareja me pega", "find_service", "child_at_risk", "disclose_violence"),
+        # the intent model's danger or self-harm stands on its own: numbers first
+        ("hay unos tipos afuera esperandome", "emergency", None, "emergency"),
+        ("i could just disappear", "disclose_self_harm", None, "disclose_self_harm"),
+    ],
+)
+def test_the_classifier_and_the_lexicon_decide_disclosures(
+    identification, text, read_as, disclosure, becomes
+):
+    assert guarded(identification, text, read_as, disclosure) == becomes
+
+
+def test_a_disclosure_only_the_intent_model_sees_is_unsure(identification):
+    """ "my daughter lost her first tooth": the intent model says child at risk, the
+    classifier and the lexicon do not; the bot says it did not understand (with the
+    offer of a person) instead of believing a disclosure."""
+    message = classified("my daughter lost her first tooth today lol", "greet")
+    message.set(
+        INTENT_RANKING_KEY,
+        [
+            {"name": "disclose_child_at_risk", "confidence": 0.9},
+            {"name": "out_of_scope", "confidence": 0.06},
+            {"name": "disclose_violence", "confidence": 0.04},
+        ],
+    )
+    message.set(INTENT, {"name": "disclose_child_at_risk", "confidence": 0.9})
+    InputGuard({}).process(identification.process([message]))
+    assert message.get(INTENT)["name"] == "nlu_fallback"
+    ranking = [r["name"] for r in message.get(INTENT_RANKING_KEY)]
+    # as Rasa's FallbackClassifier leaves it: what the model leaned to stays visible
+    assert ranking == [
+        "nlu_fallback",
+        "disclose_child_at_risk",
+        "out_of_scope",
+        "disclose_violence",
+    ]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "estoy en maicao y el patron me tiene trabajando sin paga",
+        "i am in cucuta and my stepdad is always at my little sister",
+        "o homem do abrigo nao me deixa em paz, preciso de um medico",
+    ],
+)
+def test_a_disclosure_only_the_intent_model_sees_is_no_place_or_search(
+    identification, text
+):
+    """Not understood, whose reply offers a person: never "where are you?" answered
+    or a search started on words that may be a disclosure."""
+    assert guarded(identification, text, "disclose_trafficking") == "nlu_fallback"
+    assert guarded(identification, text, "disclose_child_at_risk") == "nlu_fallback"
+
+
+def test_the_classifier_is_not_heard_on_a_language_we_do_not_read(identification):
+    assert (
+        guarded(
+            identification,
+            "bonjour je cherche un abri pour ce soir",
+            "find_service",
+            "trafficking",
+        )
+        == "unsupported_language"
+    )
+
+
+TRAINING = [
+    ("mi pareja me pega", "disclose_violence"),
+    ("mi esposo me golpea", "disclose_violence"),
+    ("me estan siguiendo", "emergency"),
+    ("me quieren matar", "emergency"),
+    ("donde hay un albergue", "find_service"),
+    ("necesito comida", "find_service"),
+    ("hola", "greet"),
+    ("gracias", "thank"),
+]
+
+
+def test_the_disclosure_classifier_is_trained_saved_and_loaded(tmp_path):
+    storage = LocalModelStorage(tmp_path)
+    resource = Resource("disclosure")
+    context = ExecutionContext(GraphSchema({}), "test")
+    config = DisclosureClassifier.get_default_config()
+    data = TrainingData(
+        [Message(data={TEXT: text, INTENT: intent}) for text, intent in TRAINING]
+    )
+    trained = DisclosureClassifier.create(config, storage, resource, context)
+    assert trained.train(data) == resource
+
+    loaded = DisclosureClassifier.load(config, storage, resource, context)
+    texts = ["MI PAREJA ME PEGA", "me estan siguiendo", "necesito comida", "/greet"]
+    messages = loaded.process([Message(data={TEXT: text}) for text in texts])
+    assert [m.get(DISCLOSURE) for m in messages] == ["violence", "danger", None, None]
+    assert DISCLOSURE in messages[0].as_dict(only_output_properties=True)
+    assert DISCLOSURE not in messages[3].data  # a button is not the person's words
+
+
+def test_a_model_without_its_disclosure_classifier_does_not_load(tmp_path):
+    """Better no bot than a bot that silently stopped noticing disclosures."""
+    storage = LocalModelStorage(tmp_path)
+    context = ExecutionContext(GraphSchema({}), "test")
+    with pytest.raises(ValueError):
+        DisclosureClassifier.load({}, storage, Resource("missing"), context)

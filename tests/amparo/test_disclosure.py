@@ -1,0 +1,74 @@
+import numpy as np
+import pytest
+import skops.io
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import FunctionTransformer
+
+from amparo.disclosure import NONE, DisclosureModel
+
+EXAMPLES = [
+    ("mi pareja me pega", "violence"),
+    ("mi esposo me golpea cuando toma", "violence"),
+    ("el coyote quiere que me acueste con el para cruzar", "violence"),
+    ("me quitaron el pasaporte y no me dejan salir", "trafficking"),
+    ("trabajo sin pago y dicen que les debo", "trafficking"),
+    ("tengo 15 y viajo solo", "child_at_risk"),
+    ("perdi a mi hijo en la frontera", "child_at_risk"),
+    ("ya no quiero vivir", "self_harm"),
+    ("quiero desaparecer para siempre", "self_harm"),
+    ("me estan siguiendo ayuda", "danger"),
+    ("me quieren matar estoy escondida", "danger"),
+    ("me muero de hambre jaja", NONE),
+    ("donde hay un albergue", NONE),
+    ("mi jefa me va a matar jaja", NONE),
+    ("necesito una vacuna para mi hijo", NONE),
+    ("hola buenas", NONE),
+    ("gracias", NONE),
+    ("donde puedo cargar el celular", NONE),
+]
+
+
+@pytest.fixture(scope="module")
+def model() -> DisclosureModel:
+    return DisclosureModel.train(EXAMPLES)
+
+
+def test_it_reads_the_category_of_what_it_was_taught(model):
+    assert model.read("MI PAREJA ME PEGA") == "violence"  # folded like typed text
+    assert model.read("ya no quiero vivir") == "self_harm"
+    assert model.read("donde hay un albergue") is None
+
+
+@pytest.mark.parametrize("text", ["", "   ", "😀🙏", "?!"])
+def test_a_message_without_words_is_not_a_disclosure(model, text):
+    assert model.read(text) is None
+
+
+def test_the_same_examples_in_any_order_give_the_same_model(model):
+    again = DisclosureModel.train(list(reversed(EXAMPLES)))
+    texts = ["me pega mi marido", "tengo miedo", "mi hijo se perdio", "hola"]
+    assert [model.read(t) for t in texts] == [again.read(t) for t in texts]
+    scores = [m._pipeline.decision_function(texts) for m in (model, again)]
+    np.testing.assert_array_equal(*scores)
+
+
+def test_a_saved_model_reads_as_it_did(model, tmp_path):
+    path = tmp_path / "disclosure.skops"
+    model.save(path)
+    loaded = DisclosureModel.load(path)
+    for text, _ in EXAMPLES:
+        assert loaded.read(text) == model.read(text)
+
+
+def test_a_model_file_that_could_run_code_is_refused(tmp_path):
+    path = tmp_path / "disclosure.skops"
+    skops.io.dump(make_pipeline(FunctionTransformer(print)), path)
+    with pytest.raises(ValueError, match="never has"):
+        DisclosureModel.load(path)
+
+
+def test_it_needs_both_disclosures_and_other_messages():
+    with pytest.raises(ValueError, match="needs disclosures"):
+        DisclosureModel.train([("hola", NONE), ("gracias", NONE)])
+    with pytest.raises(ValueError, match="unknown disclosure labels"):
+        DisclosureModel.train([("hola", NONE), ("me pega", "abuse")])
