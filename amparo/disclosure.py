@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from pathlib import Path
 
-import skops.io
+import numpy as np
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.pipeline import Pipeline, make_pipeline, make_union
 from sklearn.svm import LinearSVC
@@ -27,10 +27,11 @@ from amparo.text import phrase
 # the guard reads that from its own words).
 NONE = "none"
 LABELS = (*CATEGORIES, NONE)
-# What a saved model may hold besides sklearn's and numpy's own types (skops refuses
-# anything else when loading: a model file cannot run code). scipy's private module
-# path: the pinned scipy (requirements.lock) names it so.
-_TRUSTED = ["scipy.sparse._csr.csr_matrix"]
+# The features: character n-grams within words, and words and word pairs.
+_FEATURES = {
+    "char": {"analyzer": "char_wb", "ngram_range": (2, 5)},
+    "word": {"analyzer": "word", "ngram_range": (1, 2)},
+}
 
 
 class DisclosureModel:
@@ -53,20 +54,9 @@ class DisclosureModel:
         labels = [label for _, label in pairs]
         if len(set(labels)) < 2:
             raise ValueError("a disclosure model needs disclosures and other messages")
-        features = make_union(
-            TfidfVectorizer(
-                analyzer="char_wb",
-                ngram_range=(2, 5),
-                sublinear_tf=True,
-            ),
-            TfidfVectorizer(
-                analyzer="word",
-                ngram_range=(1, 2),
-                sublinear_tf=True,
-            ),
-        )
         pipeline = make_pipeline(
-            features, LinearSVC(C=c, class_weight="balanced", random_state=0)
+            make_union(*(_vectorizer(**f) for f in _FEATURES.values())),
+            LinearSVC(C=c, class_weight="balanced", random_state=0),
         )
         return cls(pipeline.fit([text for text, _ in pairs], labels))
 
@@ -79,12 +69,34 @@ class DisclosureModel:
         return None if label == NONE else label
 
     def save(self, path: Path) -> None:
-        skops.io.dump(self._pipeline, path)
+        """Numbers and strings only (NumPy's format, no pickle): the vocabularies,
+        their weights and the separating planes, about 2 MB."""
+        union, svm = (step for _, step in self._pipeline.steps)
+        arrays = {"coef": svm.coef_, "intercept": svm.intercept_}
+        arrays["classes"] = np.asarray(svm.classes_, dtype=str)
+        fitted = (vectorizer for _, vectorizer in union.transformer_list)
+        for name, vectorizer in zip(_FEATURES, fitted, strict=True):
+            terms = sorted(vectorizer.vocabulary_, key=vectorizer.vocabulary_.get)
+            arrays[f"{name}_terms"] = np.asarray(terms, dtype=str)
+            arrays[f"{name}_idf"] = vectorizer.idf_
+        with path.open("wb") as file:
+            np.savez_compressed(file, **arrays)
 
     @classmethod
     def load(cls, path: Path) -> DisclosureModel:
-        # skops.io.load refuses these too; checked first for a clear error.
-        untrusted = set(skops.io.get_untrusted_types(file=path)) - set(_TRUSTED)
-        if untrusted:
-            raise ValueError(f"{path} holds types a disclosure model never has")
-        return cls(skops.io.load(path, trusted=_TRUSTED))
+        # allow_pickle=False: a model file holds numbers and strings, never code.
+        with np.load(path, allow_pickle=False) as saved:
+            vectorizers = []
+            for name, features in _FEATURES.items():
+                terms = [str(term) for term in saved[f"{name}_terms"]]
+                vectorizer = _vectorizer(vocabulary=terms, **features)
+                vectorizer.idf_ = saved[f"{name}_idf"]
+                vectorizers.append(vectorizer)
+            svm = LinearSVC()
+            svm.coef_, svm.intercept_ = saved["coef"], saved["intercept"]
+            svm.classes_ = saved["classes"]
+        return cls(make_pipeline(make_union(*vectorizers), svm))
+
+
+def _vectorizer(**config: object) -> TfidfVectorizer:
+    return TfidfVectorizer(sublinear_tf=True, **config)

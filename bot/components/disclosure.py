@@ -25,7 +25,7 @@ DISCLOSURE = "disclosure"
 # The training data's examples of the disclosure intents are the classifier's
 # disclosures; every other example is not one.
 _CATEGORY_OF = {intent: c for c, intent in cues.DISCLOSURE_INTENTS.items()}
-_FILE = "disclosure.skops"
+_FILE = "disclosure.npz"
 
 
 @DefaultV1Recipe.register(
@@ -44,7 +44,7 @@ class DisclosureClassifier(GraphComponent):
 
     @staticmethod
     def required_packages() -> list[str]:
-        return ["sklearn", "skops"]
+        return ["sklearn"]
 
     @classmethod
     def fingerprint_addon(cls, config: dict[str, Any]) -> str:
