@@ -82,7 +82,8 @@ class InputGuard(ConfiguredComponent):
             )
             command = command_in(text)
             # The intent model alone reads a disclosure: not understood (the reply
-            # offers a person), never a place or a search.
+            # offers a person), never an answer to "where are you?"; a search only
+            # when a service is named ("y comida?" read as trafficking).
             unsure = intent in UNSUPPORTED_DISCLOSURES and not category
             if unsure:
                 intent = _unsure(message)
@@ -108,7 +109,9 @@ class InputGuard(ConfiguredComponent):
                 # A town the model has never seen can look to it like "no": answering
                 # "where are you?" must not end the search.
                 _override_intent(message, INFORM_PLACE, keep_entities=True)
-            elif intent == NLU_FALLBACK and (service := _service_asked(message)):
+            elif intent == NLU_FALLBACK and (
+                service := _service_asked(message, unsure)
+            ):
                 # "y comida?": the model unsure, a service named in the words of
                 # our vocabulary is a request for it.
                 _override_intent(message, FIND_SERVICE)
@@ -123,8 +126,8 @@ class InputGuard(ConfiguredComponent):
 
 def _unsure(message: Message) -> str:
     """``nlu_fallback`` on top of the intent model's ranking, as Rasa's
-    FallbackClassifier does: the disclosure it leaned to stays visible (so the
-    message is not read as a search, and a case opened next can tell)."""
+    FallbackClassifier does: the disclosure it leaned to stays visible (a case
+    opened next can tell)."""
     ranking = [
         r
         for r in message.get(INTENT_RANKING_KEY) or []
@@ -136,15 +139,16 @@ def _unsure(message: Message) -> str:
     return NLU_FALLBACK
 
 
-def _service_asked(message: Message) -> str | None:
+def _service_asked(message: Message, unsure: bool) -> str | None:
     """The service type a message names, unless the model leaned to a disclosure or
-    to asking for a person (then it is not read as a search)."""
+    to asking for a person (then it is not read as a search) and that reading was
+    not already found unsupported."""
     ranking = message.get(INTENT_RANKING_KEY) or []
     leaning = next(
         (r[INTENT_NAME_KEY] for r in ranking if r[INTENT_NAME_KEY] != NLU_FALLBACK),
         None,
     )
-    if leaning in NOT_A_SEARCH:
+    if leaning in NOT_A_SEARCH and not unsure:
         return None
     found = named_in(message.get(TEXT) or "", service_types())
     return found.id if found else None

@@ -316,14 +316,12 @@ def test_a_disclosure_only_the_intent_model_sees_is_unsure(identification):
     [
         "estoy en maicao y el patron me tiene trabajando sin paga",
         "i am in cucuta and my stepdad is always at my little sister",
-        "o homem do abrigo nao me deixa em paz, preciso de um medico",
+        "o vizinho nao me deixa em paz, estou em manaus",
     ],
 )
-def test_a_disclosure_only_the_intent_model_sees_is_no_place_or_search(
-    identification, text
-):
+def test_a_disclosure_only_the_intent_model_sees_is_no_place(identification, text):
     """Not understood, whose reply offers a person: never "where are you?" answered
-    or a search started on words that may be a disclosure."""
+    on words that may be a disclosure."""
     assert guarded(identification, text, "disclose_trafficking") == "nlu_fallback"
     assert guarded(identification, text, "disclose_child_at_risk") == "nlu_fallback"
 
@@ -377,3 +375,10 @@ def test_a_model_without_its_disclosure_classifier_does_not_load(tmp_path):
     context = ExecutionContext(GraphSchema({}), "test")
     with pytest.raises(ValueError):
         DisclosureClassifier.load({}, storage, Resource("missing"), context)
+
+
+def test_an_unsupported_disclosure_that_names_a_service_is_a_search(identification):
+    # a trained intent model read "y comida?" as trafficking at 0.995
+    assert (
+        guarded(identification, "y comida?", "disclose_trafficking") == "find_service"
+    )
