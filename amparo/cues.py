@@ -22,6 +22,8 @@ DISCLOSURE_INTENTS = {
     "trafficking": "disclose_trafficking",
     "violence": "disclose_violence",
 }
+# And the category of each of those intents.
+DISCLOSURE_CATEGORIES = {intent: c for c, intent in DISCLOSURE_INTENTS.items()}
 # Not a disclosure: the words a request for a person has (see asks_for_person).
 PERSON = "person"
 

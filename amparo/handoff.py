@@ -14,7 +14,7 @@ from opening_hours import OpeningHours, State
 from sqlalchemy.exc import SQLAlchemyError
 
 from amparo.cases import CaseStore
-from amparo.cues import DISCLOSURE_INTENTS
+from amparo.cues import DISCLOSURE_CATEGORIES
 from amparo.geo import countries, country_name
 from amparo.language import LanguageProfile
 from amparo.responses import responses
@@ -23,7 +23,7 @@ from amparo.settings import Settings, settings
 
 # The NLU intents that lead to a handoff, and the case category each one opens.
 CATEGORY_OF_INTENT = {
-    **{intent: category for category, intent in DISCLOSURE_INTENTS.items()},
+    **DISCLOSURE_CATEGORIES,
     "request_human": "request_human",
 }
 

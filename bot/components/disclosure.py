@@ -22,9 +22,6 @@ from bot.components.language import PAYLOAD_PREFIX
 
 # Key of the classifier's reading in the parse data; InputGuard reads it.
 DISCLOSURE = "disclosure"
-# The training data's examples of the disclosure intents are the classifier's
-# disclosures; every other example is not one.
-_CATEGORY_OF = {intent: c for c, intent in cues.DISCLOSURE_INTENTS.items()}
 _FILE = "disclosure.npz"
 
 
@@ -91,7 +88,11 @@ class DisclosureClassifier(GraphComponent):
 
     def train(self, training_data: TrainingData) -> Resource:
         examples = [
-            (example.get(TEXT), _CATEGORY_OF.get(example.get(INTENT), NONE))
+            # The disclosure intents' examples are disclosures, the rest are not.
+            (
+                example.get(TEXT),
+                cues.DISCLOSURE_CATEGORIES.get(example.get(INTENT), NONE),
+            )
             for example in training_data.intent_examples
         ]
         self._model = DisclosureModel.train(examples, c=self._config["C"])
