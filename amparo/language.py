@@ -7,7 +7,9 @@ Four layers, each measured in ``bench/language.py``:
 2. a unigram model from wordfreq's word frequencies (also shipped inside the wheel):
    one or two words are a vocabulary question more than an n-gram one;
 3. per-language chat markers from data files (``languages/<code>.yml``): words such as
-   "obg", "porfa", "pls" that formal corpora barely know;
+   "obg", "porfa", "pls" that formal corpora barely know, and words no list knows but
+   the language's own endings make of a common word ("recarguita", "cansadisima",
+   "cafezinho": ``derivations``);
 4. conversation context, applied by :func:`decide`: an explicit request wins and sticks,
    the current language is a strong prior, a channel hint (Telegram ``language_code``,
    the phone number's calling code) a weak one.
@@ -57,6 +59,10 @@ MIN_FOREIGN_CONFIDENCE = 0.6
 # of its words common words (this frequency or more) of one of our languages.
 MAX_FOREIGN_MARKER_SHARE = 3
 MIN_KNOWN_FREQUENCY = 1e-5
+# A derived word ("recarguita") keeps at least this many letters of its base, a word
+# at least this frequent.
+MIN_STEM_LETTERS = 3
+MIN_BASE_FREQUENCY = 1e-6
 
 
 @dataclass(frozen=True)
@@ -82,6 +88,9 @@ class LanguageProfile:
     refusals: tuple[str, ...] = ()
     # Whole messages that are a command ("borrar", "salir"): (intent, phrases) pairs.
     commands: tuple[tuple[str, frozenset[str]], ...] = ()
+    # Endings that make a word of a common one (diminutives, superlatives...):
+    # (ending, what it replaces) pairs, "guita" -> "ga" makes "recarguita" of "recarga".
+    derivations: tuple[tuple[str, str], ...] = ()
 
     @classmethod
     def load(cls, code: str, directory: Path = PROFILES_DIR) -> LanguageProfile:
@@ -109,6 +118,7 @@ class LanguageProfile:
                 (intent, frozenset(_folded_words(data["commands"], intent, path)))
                 for intent in data.get("commands") or {}
             ),
+            derivations=_derivations(data, path),
         )
 
 
@@ -229,7 +239,8 @@ class LanguageIdentifier:
                 math.log(table.get(t, 0.0) + UNSEEN_WORD_FREQUENCY) for t in tokens
             )
         hits = {
-            c: sum(t in p.markers for t in tokens) for c, p in self.profiles.items()
+            c: sum(t in p.markers or self._derived(t, c) for t in tokens)
+            for c, p in self.profiles.items()
         }
         for code, count in hits.items():
             log_odds[code] += count * math.log(MARKER_ODDS)
@@ -282,6 +293,20 @@ class LanguageIdentifier:
             return token
         collapsed = _REPEATS.sub(r"\1", token)
         return collapsed if self._is_known(collapsed) else token
+
+    def _derived(self, token: str, code: str) -> bool:
+        """Whether a word no list knows is a common word of ``code`` with one of the
+        language's endings ("recarguita": "recarga" with "ga" made "guita"). Such a
+        word counts as a chat marker of the language."""
+        if self._is_known(token):
+            return False
+        table = self._frequencies[code]
+        return any(
+            len(token) - len(ending) >= MIN_STEM_LETTERS
+            and table.get(token.removesuffix(ending) + base, 0.0) >= MIN_BASE_FREQUENCY
+            for ending, base in self.profiles[code].derivations
+            if token.endswith(ending)
+        )
 
     def _is_known(self, token: str) -> bool:
         return any(token in t for t in self._frequencies.values()) or any(
@@ -408,6 +433,17 @@ def _folded_words(data: Mapping, key: str, path: Path) -> list[str]:
                 "booleans in YAML, and numbers must be strings)"
             )
     return [phrase(entry) for entry in entries]
+
+
+def _derivations(data: Mapping, path: Path) -> tuple[tuple[str, str], ...]:
+    pairs = (data.get("derivations") or {}).items()
+    for pair in pairs:
+        if not all(isinstance(part, str) for part in pair):
+            raise ValueError(
+                f"{path}: 'derivations' has {pair!r}; quote both sides (on, no, yes "
+                "are booleans in YAML)"
+            )
+    return tuple((fold(ending), fold(base)) for ending, base in pairs)
 
 
 def _lingua(codes: Iterable[str], *, low_accuracy: bool = False):

@@ -238,6 +238,40 @@ def test_an_unquoted_yaml_boolean_in_a_profile_is_a_clear_error(tmp_path: Path):
         LanguageIdentifier(["es"], profiles_dir=tmp_path)
 
 
+@pytest.mark.parametrize(
+    ("text", "current", "language"),
+    [
+        # Words no list knows, made by a language's own endings of a common word.
+        ("cansadisima", "pt", "es"),
+        ("caloron", "pt", "es"),
+        ("recarguita", "en", "es"),
+        ("cansadissima", "es", "pt"),
+        ("aguinha", "es", "pt"),
+    ],
+)
+def test_a_word_derived_by_a_languages_endings_switches_to_it(
+    identifier, text, current, language
+):
+    assert decide(identifier.guess(text), current=current, default="es") == language
+
+
+def test_an_ending_counts_only_for_its_language_and_only_on_unknown_words(
+    identifier,
+):
+    assert identifier._derived("caloron", "es")
+    assert not identifier._derived("caloron", "pt")  # Portuguese says "calorao"
+    assert not identifier._derived("carrito", "es")  # a word the lists know
+    assert not identifier._derived("zzzito", "es")  # no common word under it
+
+
+def test_an_unquoted_yaml_boolean_among_derivations_is_a_clear_error(tmp_path: Path):
+    data = yaml.safe_load((PROFILES_DIR / "es.yml").read_text())
+    data["derivations"] = {True: ""}  # what YAML makes of an unquoted "on"
+    (tmp_path / "es.yml").write_text(yaml.safe_dump(data))
+    with pytest.raises(ValueError, match="quote both sides"):
+        LanguageIdentifier(["es"], profiles_dir=tmp_path)
+
+
 def test_no_marker_is_a_common_word_of_another_language(identifier):
     """A marker must point to one language: "son" (Spanish "they are") cannot mark
     English, nor "porque" Portuguese. Common = a frequency of 1e-5 or more there,
