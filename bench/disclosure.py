@@ -2,20 +2,21 @@
 
 python -m bench.disclosure [--model models/amparo.tar.gz] [--errors]
 
-Three labelled sets, each written without looking at the training data or the cue
+Four labelled sets, each written without looking at the training data or the cue
 lexicon: bench/data/disclosures_<lang>.tsv ("eval": the training data was extended
 after looking at its kinds of error, so it is optimistic),
 bench/data/fresh/disclosures_<lang>.tsv ("fresh": written later, blind; the
-disclosure classifier was tried on it before its settings were chosen) and
+disclosure classifier was tried on it before its settings were chosen),
 bench/data/third/disclosures_<lang>.tsv ("third": written blind after that, scored
-once). Every message goes through the trained model's whole NLU pipeline (the intent
-model, the disclosure classifier, then the guard with the cue lexicon), as in the
-running bot. A disclosure is caught
-when the message is read as a disclosure intent (`emergency`, or any `disclose_*`),
-not merely as a request for a person; a request for a person when it is read as
-`request_human` or a disclosure; a look-alike ("me muero de hambre jaja") is a false
-alarm when it is read as either. The other columns are the disclosure classifier
-alone and the cue lexicon alone.
+once with the model it was written for) and bench/data/fourth/disclosures_<lang>.tsv
+("fourth": written blind later still, never used for a choice). Every message goes
+through the trained model's whole NLU pipeline (the intent model, the disclosure
+classifier, then the guard with the cue lexicon), as in the running bot. A disclosure
+is caught when the message is read as a disclosure intent (`emergency`, or any
+`disclose_*`), not merely as a request for a person; a request for a person when it
+is read as `request_human` or a disclosure; a look-alike ("me muero de hambre jaja")
+is a false alarm when it is read as either. The other columns are the disclosure
+classifier alone and the cue lexicon alone.
 """
 
 from __future__ import annotations
@@ -50,7 +51,12 @@ CATEGORIES = (
 HUMAN = "request_human"
 
 
-SETS = {"eval": DATA, "fresh": DATA / "fresh", "third": DATA / "third"}
+SETS = {
+    "eval": DATA,
+    "fresh": DATA / "fresh",
+    "third": DATA / "third",
+    "fourth": DATA / "fourth",
+}
 
 
 def load(lang: str, directory: Path) -> tuple[list[tuple[str, str]], int]:
