@@ -8,23 +8,23 @@ When the database is away, Rasa 3.6 would go on quietly: a history it cannot rea
 taken as a new conversation (so "sí" after "may I pass you to a caseworker?" means
 nothing), and one it cannot store is kept in this process's memory only. Here the
 turn fails instead, and is done again once the database is back (a phone message from
-its journal, channels/base.py; a web chat message by its client). Connections are
-checked before use, so a database that was away costs no turn once it is back.
+its journal, channels/base.py; a web chat message by its client).
+
+The engine is amparo.cases.make_engine's, as erasure and retention use for the same
+database: connections pooled (Rasa's SQLite engine opened a new connection for every
+read and write of a turn), checked before use (a database that was away costs no turn
+once it is back), and on SQLite WAL with a busy timeout.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-import sqlalchemy as sa
-from rasa.core.tracker_store import (
-    FailSafeTrackerStore,
-    SQLTrackerStore,
-    create_engine_kwargs,
-)
+from rasa.core.tracker_store import FailSafeTrackerStore, SQLTrackerStore
 from rasa.shared.core.trackers import DialogueStateTracker
 from sqlalchemy.orm import sessionmaker
 
+from amparo.cases import make_engine
 from amparo.settings import settings
 
 ERASED_SLOT = "erased"
@@ -43,11 +43,8 @@ class AmparoTrackerStore(SQLTrackerStore):
                 "set AMPARO_TRACKER_DB to the database URL instead"
             )
         super().__init__(domain, host=settings().tracker_db, **kwargs)
-        url = self.engine.url
         self.engine.dispose()
-        self.engine = sa.create_engine(
-            url, pool_pre_ping=True, **create_engine_kwargs(url)
-        )
+        self.engine = make_engine(settings().tracker_db)
         self.sessionmaker = sessionmaker(bind=self.engine)
 
     async def _retrieve(
