@@ -132,8 +132,6 @@ class LanguageGuess:
     # Words that carry evidence: neutral ones ("ok", "no") are not counted.
     word_count: int = 0
     hint: str | None = None
-    # Words no language of ours uses commonly: names ("narnia", "pacaraima"), typos.
-    rare: tuple[str, ...] = ()
 
     def as_dict(self) -> dict:
         return {
@@ -142,7 +140,6 @@ class LanguageGuess:
             "foreign": self.foreign,
             "word_count": self.word_count,
             "hint": self.hint,
-            "rare": list(self.rare),
         }
 
     @classmethod
@@ -153,7 +150,6 @@ class LanguageGuess:
             foreign=data.get("foreign"),
             word_count=int(data.get("word_count", 0)),
             hint=data.get("hint"),
-            rare=tuple(data.get("rare") or ()),
         )
 
 
@@ -255,7 +251,6 @@ class LanguageIdentifier:
             foreign=self._foreign(text, tokens, marker_hits=sum(hits.values())),
             word_count=len(tokens),
             hint=hint,
-            rare=tuple(t for t in tokens if self._is_rare(t)),
         )
 
     def explicit_request(self, text: str) -> str | None:
@@ -311,12 +306,6 @@ class LanguageIdentifier:
             and table.get(token.removesuffix(ending) + base, 0.0) >= MIN_BASE_FREQUENCY
             for ending, base in self.profiles[code].derivations
             if token.endswith(ending)
-        )
-
-    def _is_rare(self, token: str) -> bool:
-        return not any(token in p.markers for p in self.profiles.values()) and all(
-            table.get(token, 0.0) < MIN_KNOWN_FREQUENCY
-            for table in self._frequencies.values()
         )
 
     def _is_known(self, token: str) -> bool:
@@ -377,24 +366,6 @@ def answers_where(text: str) -> bool:
     return any(says(p.place_frames) for p in profiles) and not any(
         says(p.refusals) for p in profiles
     )
-
-
-def names_a_place(text: str, rare: Iterable[str]) -> bool:
-    """Whether a message is only where the person is and a name no word list knows
-    as a common word ("estoy en narnia", "estamos en pacaraima"): a town the map may
-    not know, whatever a model makes of it ("estamos en una casa encerrados" is not
-    one)."""
-    if not answers_where(text):
-        return False
-    said = words(text)
-    rare = set(rare)
-    around = {
-        word
-        for profile in _profiles()
-        for entry in (*profile.place_frames, *profile.place_fillers)
-        for word in entry.split()
-    }
-    return any(w in rare for w in said) and all(w in rare or w in around for w in said)
 
 
 def command_in(text: str) -> str | None:

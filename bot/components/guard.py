@@ -18,8 +18,8 @@ from rasa.shared.nlu.constants import (
 from rasa.shared.nlu.training_data.message import Message
 
 from amparo.cues import DISCLOSURE_INTENTS, asks_for_person, disclosure_in
-from amparo.language import answers_where, command_in, names_a_place
-from amparo.services import named_in, service_types
+from amparo.language import answers_where, command_in
+from amparo.services import canonical_service, named_in, service_types
 from amparo.text import has_words
 from bot.components import ConfiguredComponent
 from bot.components.disclosure import DISCLOSURE
@@ -61,11 +61,10 @@ class InputGuard(ConfiguredComponent):
     the classifier sees is ``nlu_fallback`` (whose reply offers a person).
     ``request_human`` without a word for a person ("necesito ayuda porfa") becomes
     ``ask_help``; a refusal that says where the person is and has no refusal word
-    ("estoy en narnia"), or the intent model's danger or self-harm with no cue and no
-    classifier reading on a message that is only where and a rare name, becomes
-    ``inform_place``; a search whose service the model did not tag gets the one its
-    words name ("y comida?"); a message that is confidently in a
-    language we do not answer in, with no cue, becomes ``unsupported_language``.
+    ("estoy en narnia") becomes ``inform_place``; a search whose service the model
+    did not tag gets the one its words name ("y comida?"); a message that is
+    confidently in a language we do not answer in, with no cue, becomes
+    ``unsupported_language``.
     """
 
     @staticmethod
@@ -78,8 +77,7 @@ class InputGuard(ConfiguredComponent):
             if text.startswith(PAYLOAD_PREFIX):
                 continue
             intent = (message.get(INTENT) or {}).get(INTENT_NAME_KEY)
-            guess = message.get(LANGUAGE_GUESS) or {}
-            foreign, rare = guess.get("foreign"), guess.get("rare") or ()
+            foreign = (message.get(LANGUAGE_GUESS) or {}).get("foreign")
             # The classifier learnt our languages only: on French it guesses.
             category = disclosure_in(text) or (
                 None if foreign else message.get(DISCLOSURE)
@@ -109,25 +107,23 @@ class InputGuard(ConfiguredComponent):
             elif intent == REQUEST_HUMAN and not asks_for_person(text):
                 # Opening a case needs a request for a person, not any plea for help.
                 _override_intent(message, ASK_HELP)
-            elif (intent in NOT_A_PLACE and not unsure and answers_where(text)) or (
-                intent in NUMBERS_FIRST and not category and names_a_place(text, rare)
-            ):
-                # A town the model has never seen can look to it like "no", or even
-                # like danger ("estoy en narnia" read as an emergency): answering
+            elif intent in NOT_A_PLACE and not unsure and answers_where(text):
+                # A town the model has never seen can look to it like "no": answering
                 # "where are you?" must not end the search.
                 _override_intent(message, INFORM_PLACE, keep_entities=True)
             elif (
                 intent == FIND_SERVICE
-                and not _named(message, SERVICE_TYPE)
+                and not _service_tagged(message)
                 and (service := _service_asked(message, unsure))
             ):
-                # "y comida?" read as a search without the service tagged: the words
-                # of our vocabulary name it.
-                message.set(
-                    ENTITIES,
-                    [*message.get(ENTITIES, []), _entity(SERVICE_TYPE, service)],
-                    True,
-                )
+                # "y comida?" read as a search without a service tagged (or a span
+                # that is none): the words of our vocabulary name it.
+                kept = [
+                    e
+                    for e in message.get(ENTITIES, [])
+                    if e.get(ENTITY_ATTRIBUTE_TYPE) != SERVICE_TYPE
+                ]
+                message.set(ENTITIES, [*kept, _entity(SERVICE_TYPE, service)], True)
             elif intent == NLU_FALLBACK and (
                 service := _service_asked(message, unsure)
             ):
@@ -173,9 +169,13 @@ def _service_asked(message: Message, unsure: bool) -> str | None:
     return found.id if found else None
 
 
-def _named(message: Message, entity: str) -> bool:
+def _service_tagged(message: Message) -> bool:
+    """Whether the model tagged a service type our vocabulary knows (a span such as
+    "go" tagged as one is no service)."""
     return any(
-        e.get(ENTITY_ATTRIBUTE_TYPE) == entity for e in message.get(ENTITIES, [])
+        e.get(ENTITY_ATTRIBUTE_TYPE) == SERVICE_TYPE
+        and canonical_service(e.get(ENTITY_ATTRIBUTE_VALUE))
+        for e in message.get(ENTITIES, [])
     )
 
 

@@ -166,33 +166,6 @@ def test_a_place_the_model_never_saw_is_not_a_refusal(
     assert guarded(identification, text, read_as) == becomes
 
 
-@pytest.mark.parametrize(
-    ("text", "read_as", "disclosure", "becomes"),
-    [
-        # a trained intent model read "estoy en narnia" as an emergency at 0.89
-        ("estoy en narnia", "emergency", None, "inform_place"),
-        ("estou em pacaraima agora", "disclose_self_harm", None, "inform_place"),
-        ("im in wakanda", "emergency", None, "inform_place"),
-        # common words beside the place: what the model reads stands
-        ("estamos en una casa encerrados", "emergency", None, "emergency"),
-        ("estou em risco", "disclose_self_harm", None, "disclose_self_harm"),
-        (
-            "estoy en el puente y voy a saltar",
-            "disclose_self_harm",
-            None,
-            "disclose_self_harm",
-        ),
-        # the lexicon or the classifier sees danger: it stands
-        ("estoy en peligro", "emergency", None, "emergency"),
-        ("estoy en narnia", "emergency", "danger", "emergency"),
-    ],
-)
-def test_only_a_rare_name_where_the_person_is_is_a_place_not_danger(
-    identification, text, read_as, disclosure, becomes
-):
-    assert guarded(identification, text, read_as, disclosure) == becomes
-
-
 def test_a_search_the_model_did_not_tag_gets_the_service_its_words_name(
     identification,
 ):
@@ -203,6 +176,10 @@ def test_a_search_the_model_did_not_tag_gets_the_service_its_words_name(
     assert [(e["entity"], e["value"]) for e in message.get("entities")] == [
         ("service_type", "food")
     ]
+    junk = classified("y comida?", "find_service")
+    junk.set("entities", [{"entity": "service_type", "value": "y"}])
+    InputGuard({}).process(identification.process([junk]))
+    assert [e["value"] for e in junk.get("entities")] == ["food"]
     tagged = classified("necesito comida en tapachula", "find_service")
     tagged.set("entities", [{"entity": "service_type", "value": "shelter"}])
     InputGuard({}).process(identification.process([tagged]))
