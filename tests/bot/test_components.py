@@ -187,6 +187,24 @@ def test_a_search_the_model_did_not_tag_gets_the_service_its_words_name(
 
 
 @pytest.mark.parametrize(
+    "text",
+    [
+        "can someone call me? where can i go",
+        "en ese caso donde voy",
+        "i lost my phone, where do i go",
+        "alguem pode me ligar? onde eu vou",
+    ],
+)
+def test_a_search_whose_words_name_no_service_gets_none(identification, text):
+    message = classified(text, "find_service")
+    InputGuard({}).process(identification.process([message]))
+    assert message.get(INTENT)["name"] == "find_service"
+    assert not [
+        e for e in message.get("entities") or [] if e["entity"] == "service_type"
+    ]
+
+
+@pytest.mark.parametrize(
     ("text", "read_as", "becomes"),
     [
         ("BORRAR", "greet", "delete_data"),
