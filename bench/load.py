@@ -23,6 +23,7 @@ import argparse
 import asyncio
 import itertools
 import json
+import os
 import random
 import tempfile
 import time
@@ -269,14 +270,21 @@ def main(argv: list[str] | None = None) -> None:
         try:
             rows, cpu = [], []
             pids = {name: p.pid for name, p in stack.processes.items()}
-            # One round first, unmeasured: the first turns load what loads lazily.
-            asyncio.run(load(stack.url("rasa"), apis, 2, 1))
+            # This process too: it plays the people and the platforms' APIs, on the
+            # same two cores.
+            me = os.getpid()
+            # One round first, unmeasured, every script on every Rasa process: the
+            # first turns load what loads lazily.
+            warm = len(SCRIPTS) * args.rasa_processes
+            asyncio.run(load(stack.url("rasa"), apis, warm, 1))
             for concurrency in args.conversations:
                 before = {name: cpu_seconds(pid) for name, pid in pids.items()}
+                before_me = cpu_seconds(me)
                 turns, elapsed = asyncio.run(
                     load(stack.url("rasa"), apis, concurrency, args.rounds)
                 )
                 used = {n: cpu_seconds(p) - before[n] for n, p in pids.items()}
+                used_me = cpu_seconds(me) - before_me
                 ms = [1000 * t for t in turns.latencies]
                 rows.append(
                     [
@@ -294,6 +302,7 @@ def main(argv: list[str] | None = None) -> None:
                 cpu.append(
                     [concurrency]
                     + [f"{100 * used[name] / elapsed:.0f}" for name in pids]
+                    + [f"{100 * used_me / elapsed:.0f}"]
                 )
             peaks = [f"{peak_mb(pid):.0f}" for pid in pids.values()]
         finally:
@@ -319,7 +328,14 @@ def main(argv: list[str] | None = None) -> None:
         )
     )
     print()
-    print(table(["conversations"] + [f"{n} CPU %" for n in pids], cpu))
+    print(
+        table(
+            ["conversations"]
+            + [f"{n} CPU %" for n in pids]
+            + ["load generator and fake APIs CPU %"],
+            cpu,
+        )
+    )
     print()
     print(table([f"{n} peak MB" for n in pids], [peaks]))
 

@@ -17,7 +17,7 @@ from rasa.shared.nlu.constants import (
 )
 from rasa.shared.nlu.training_data.message import Message
 
-from amparo.cues import DISCLOSURE_INTENTS, asks_for_person, disclosure_in
+from amparo.cues import DISCLOSURE_INTENTS, asks_for_person, disclosure_in, lexicon
 from amparo.language import answers_where, command_in
 from amparo.services import canonical_service, named_in, service_types
 from amparo.text import has_words
@@ -70,6 +70,14 @@ class InputGuard(ConfiguredComponent):
     @staticmethod
     def get_default_config() -> dict[str, Any]:
         return {}
+
+    def __init__(self, config: dict[str, Any]) -> None:
+        super().__init__(config)
+        # Read with the model, not on the first person's message (half a second):
+        # the cue lexicon, the language profiles' command words, the service words.
+        lexicon()
+        command_in("")
+        service_types()
 
     def process(self, messages: list[Message]) -> list[Message]:
         for message in messages:

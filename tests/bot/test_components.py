@@ -9,6 +9,9 @@ from rasa.shared.nlu.constants import INTENT, INTENT_RANKING_KEY, TEXT
 from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
+from amparo import language
+from amparo.cues import lexicon
+from amparo.services import service_types
 from bot.components.disclosure import DISCLOSURE, DisclosureClassifier
 from bot.components.guard import InputGuard
 from bot.components.language import LANGUAGE_GUESS, LanguageIdentification
@@ -420,3 +423,11 @@ def test_an_unsupported_disclosure_that_names_a_service_is_a_search(identificati
     assert (
         guarded(identification, "y comida?", "disclose_trafficking") == "find_service"
     )
+
+
+def test_the_guard_reads_its_word_lists_with_the_model_not_on_a_message():
+    for loader in (lexicon, language._profiles, service_types):
+        loader.cache_clear()
+    InputGuard({})
+    for loader in (lexicon, language._profiles, service_types):
+        assert loader.cache_info().currsize == 1, loader

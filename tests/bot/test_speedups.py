@@ -1,15 +1,17 @@
-"""Rasa's check of the action server's responses, made fast: still a check; and the
-intent model, loaded fast: the same model."""
+"""What bot/speedups.py makes fast does the same: the check of the action server's
+responses still checks, the intent model loaded fast is the same model, and a kept
+HTTP session still answers and fails as Rasa's."""
 
 import asyncio
 import os
 from pathlib import Path
 
 import pytest
+from aiohttp import web
 from jsonschema import ValidationError
 from rasa.core.actions.action import RemoteAction
 from rasa.core.agent import Agent
-from rasa.utils.endpoints import EndpointConfig
+from rasa.utils.endpoints import ClientResponseError, EndpointConfig
 from rasa.utils.tensorflow.models import RasaModel
 
 import bot.components  # noqa: F401  (what Rasa imports: installs the fixes)
@@ -94,3 +96,44 @@ def test_the_model_loaded_to_answer_predicts_what_rasas_load_predicts(monkeypatc
 
     for text in texts:
         assert reading(fast, text) == reading(rasas, text), text
+
+
+async def _serve(handler) -> tuple[web.AppRunner, int]:
+    app = web.Application()
+    app.router.add_post("/{path}", handler)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    return runner, site._server.sockets[0].getsockname()[1]
+
+
+def test_an_endpoint_keeps_its_connection_between_requests():
+    peers = []
+
+    async def handler(request: web.Request) -> web.Response:
+        peers.append(request.transport.get_extra_info("peername"))
+        body = await request.json()
+        if request.match_info["path"] == "bad":
+            return web.json_response({"error": "no"}, status=400)
+        return web.json_response({"echo": body})
+
+    async def scenario(endpoint: EndpointConfig | None = None) -> tuple:
+        runner, port = await _serve(handler)
+        try:
+            endpoint = endpoint or EndpointConfig(f"http://127.0.0.1:{port}/webhook")
+            endpoint.url = f"http://127.0.0.1:{port}/webhook"
+            first = await endpoint.request(json={"n": 1})
+            second = await endpoint.request(json={"n": 2})
+            with pytest.raises(ClientResponseError):
+                await endpoint.request(json={"n": 3}, subpath="../bad")
+            return endpoint, first, second
+        finally:
+            await runner.cleanup()
+
+    endpoint, first, second = asyncio.run(scenario())
+    assert (first, second) == ({"echo": {"n": 1}}, {"echo": {"n": 2}})
+    assert peers[0] == peers[1]  # one connection for both
+    # Another event loop (a test's, a restarted server's) gets a session of its own.
+    _, again, _ = asyncio.run(scenario(endpoint))
+    assert again == {"echo": {"n": 1}}
