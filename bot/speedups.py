@@ -12,13 +12,14 @@ the whole training step (gradients, optimizer) for it, which was 19 of the serve
 27 s of loading and half of its memory. A model loaded to answer (not to be trained
 further) is built here by the prediction it runs anyway, and TensorFlow restores each
 weight as it is created; the optimizer's state, saved with the weights, is not read.
-Same predictions (tests/bot/test_speedups.py), 7.6 s and 0.84 GB instead of 26.7 s
-and 1.45 GB.
+Same predictions (tests/bot/test_speedups.py); ``Agent.load`` takes 7.6 s and 0.84 GB
+instead of 26.7 s and 1.45 GB.
 
 **Calling the action server.** Rasa opens a new HTTP session, and so a new connection,
 for every action it asks the action server to run. Here an endpoint keeps one session
-per event loop, its connections kept alive; a request still gets its own headers,
-timeout and errors.
+per event loop, with Rasa's headers, auth and timeout, its connections kept alive
+while busy (not once idle for 2 s: Sanic closes them at 5 s); a request still gets its
+own headers, timeout and errors.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ import tensorflow as tf
 from jsonschema.exceptions import best_match
 from jsonschema.validators import validator_for
 from rasa.core.actions.action import RemoteAction
+from rasa.core.constants import DEFAULT_REQUEST_TIMEOUT
 from rasa.shared.constants import DOCS_BASE_URL
 from rasa.utils.endpoints import EndpointConfig
 from rasa.utils.tensorflow.constants import LEARNING_RATE, RUN_EAGERLY
@@ -92,7 +94,25 @@ def _load(
     return model
 
 
-_rasa_session = EndpointConfig.session
+# A connection idle this long is not used again: the action server (Sanic) closes idle
+# connections after 5 s, and a request sent on one as it closes would fail.
+IDLE_CONNECTION_SECONDS = 2.0
+
+
+def _new_session(endpoint: EndpointConfig) -> aiohttp.ClientSession:
+    """Rasa's session for the endpoint (its headers, basic auth and timeout), on a
+    connector that lets connections idle for IDLE_CONNECTION_SECONDS go."""
+    auth = None
+    if endpoint.basic_auth:
+        auth = aiohttp.BasicAuth(
+            endpoint.basic_auth["username"], endpoint.basic_auth["password"]
+        )
+    return aiohttp.ClientSession(
+        headers=endpoint.headers,
+        auth=auth,
+        timeout=aiohttp.ClientTimeout(total=DEFAULT_REQUEST_TIMEOUT),
+        connector=aiohttp.TCPConnector(keepalive_timeout=IDLE_CONNECTION_SECONDS),
+    )
 
 
 class _KeptSession:
@@ -106,7 +126,7 @@ class _KeptSession:
         loop = asyncio.get_running_loop()
         kept_loop, kept = getattr(self.endpoint, "_kept_session", (None, None))
         if kept is None or kept.closed or kept_loop is not loop:
-            kept = _rasa_session(self.endpoint)
+            kept = _new_session(self.endpoint)
             self.endpoint._kept_session = (loop, kept)
         return kept
 

@@ -190,6 +190,21 @@ def test_a_search_the_model_did_not_tag_gets_the_service_its_words_name(
 
 
 @pytest.mark.parametrize(
+    ("text", "service"),
+    [
+        ("where can i make a video call", "connectivity"),
+        ("donde hay wifi", "connectivity"),
+        ("i lost my son, who can help me find him", "family_tracing"),
+        ("quero ligar pra minha familia", "family_tracing"),
+    ],
+)
+def test_a_search_gets_the_service_its_words_name(identification, text, service):
+    message = classified(text, "find_service")
+    InputGuard({}).process(identification.process([message]))
+    assert [e["value"] for e in message.get("entities") or []] == [service]
+
+
+@pytest.mark.parametrize(
     "text",
     [
         "can someone call me? where can i go",

@@ -3,6 +3,7 @@ responses still checks, the intent model loaded fast is the same model, and a ke
 HTTP session still answers and fails as Rasa's."""
 
 import asyncio
+import base64
 import os
 from pathlib import Path
 
@@ -91,7 +92,10 @@ def test_the_model_loaded_to_answer_predicts_what_rasas_load_predicts(monkeypatc
         ranking = [
             (i["name"], round(i["confidence"], 6)) for i in parsed["intent_ranking"]
         ]
-        entities = [(e["entity"], e["value"]) for e in parsed["entities"]]
+        entities = [
+            (e["entity"], e["value"], round(e.get("confidence_entity") or 0, 6))
+            for e in parsed["entities"]
+        ]
         return ranking, entities
 
     for text in texts:
@@ -109,10 +113,13 @@ async def _serve(handler) -> tuple[web.AppRunner, int]:
 
 
 def test_an_endpoint_keeps_its_connection_between_requests():
-    peers = []
+    seen = []
 
     async def handler(request: web.Request) -> web.Response:
-        peers.append(request.transport.get_extra_info("peername"))
+        peer = request.transport.get_extra_info("peername")
+        seen.append(
+            (peer, request.headers.get("X-Org"), request.headers.get("Authorization"))
+        )
         body = await request.json()
         if request.match_info["path"] == "bad":
             return web.json_response({"error": "no"}, status=400)
@@ -121,19 +128,33 @@ def test_an_endpoint_keeps_its_connection_between_requests():
     async def scenario(endpoint: EndpointConfig | None = None) -> tuple:
         runner, port = await _serve(handler)
         try:
-            endpoint = endpoint or EndpointConfig(f"http://127.0.0.1:{port}/webhook")
+            endpoint = endpoint or EndpointConfig(
+                "",
+                headers={"X-Org": "amparo"},
+                basic_auth={"username": "u", "password": "p"},
+            )
             endpoint.url = f"http://127.0.0.1:{port}/webhook"
             first = await endpoint.request(json={"n": 1})
             second = await endpoint.request(json={"n": 2})
             with pytest.raises(ClientResponseError):
                 await endpoint.request(json={"n": 3}, subpath="../bad")
+            # Idle longer than speedups lets it, a connection is not used again
+            # (Sanic closes idle ones at 5 s): a new one is opened.
+            await asyncio.sleep(speedups.IDLE_CONNECTION_SECONDS + 0.5)
+            await endpoint.request(json={"n": 4})
             return endpoint, first, second
         finally:
             await runner.cleanup()
 
     endpoint, first, second = asyncio.run(scenario())
     assert (first, second) == ({"echo": {"n": 1}}, {"echo": {"n": 2}})
+    peers = [peer for peer, _, _ in seen]
     assert peers[0] == peers[1]  # one connection for both
+    assert peers[3] != peers[0]  # not after it idled
+    auth = "Basic " + base64.b64encode(b"u:p").decode()
+    assert {(org, authorization) for _, org, authorization in seen} == {
+        ("amparo", auth)
+    }
     # Another event loop (a test's, a restarted server's) gets a session of its own.
     _, again, _ = asyncio.run(scenario(endpoint))
     assert again == {"echo": {"n": 1}}
