@@ -78,7 +78,7 @@ bench: $(MODEL)
 	$(BIN)/python -m bench.language
 	$(BIN)/python -m bench.search
 	$(BIN)/python -m bench.disclosure
-	$(BIN)/python -m bench.load
+	$(BIN)/python -m bench.load --readme
 
 # A partner's HXL-tagged service list (CSV or XLSX) → var/services_catalog.yml + report.
 import-hxl: $(BIN)/.installed

@@ -35,7 +35,7 @@ import aiohttp
 from twilio.request_validator import RequestValidator
 
 from amparo.cases import CaseStore
-from bench.common import percentile, table
+from bench.common import percentile, table, write_to_readme
 from scripts.stack import ROOT, Stack, deployed_lock_store
 from tests.e2e.conftest import (
     PUBLIC_URL,
@@ -247,7 +247,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--model", type=Path, default=MODEL)
     parser.add_argument("--rasa-processes", type=int, default=1)
+    parser.add_argument(
+        "--readme",
+        action="store_true",
+        help="also write the tables into README.md (make bench does)",
+    )
     args = parser.parse_args(argv)
+    block = f"bench.load rasa-processes={args.rasa_processes}"
+    if args.readme:  # before minutes of measuring, not after
+        write_to_readme(block, "", check_only=True)
     apis = FakeApis()
     apis.serve()
     with tempfile.TemporaryDirectory(prefix="amparo-load-") as folder:
@@ -307,37 +315,41 @@ def main(argv: list[str] | None = None) -> None:
             peaks = [f"{peak_mb(pid):.0f}" for pid in pids.values()]
         finally:
             stack.stop()
-    print(
-        f"Stack ready in {ready:.1f} s ({', '.join(pids)}; models loaded, actions"
-        " warm).\n"
+    report = "\n\n".join(
+        [
+            f"Stack ready in {ready:.1f} s ({', '.join(pids)}; models loaded, actions"
+            " warm).",
+            table(
+                [
+                    "conversations",
+                    "turns",
+                    "turns/s",
+                    "p50 ms",
+                    "p95 ms",
+                    "p99 ms",
+                    "max ms",
+                    "no reply in 15 s",
+                    "failed",
+                ],
+                rows,
+            ),
+            table(
+                ["conversations"]
+                + [f"{n} CPU %" for n in pids]
+                + ["load generator and fake APIs CPU %"],
+                cpu,
+            ),
+            table([f"{n} peak MB" for n in pids], [peaks]),
+        ]
     )
-    print(
-        table(
-            [
-                "conversations",
-                "turns",
-                "turns/s",
-                "p50 ms",
-                "p95 ms",
-                "p99 ms",
-                "max ms",
-                "no reply in 15 s",
-                "failed",
-            ],
-            rows,
+    print(report)
+    if args.readme:
+        when = time.strftime("%Y-%m-%d", time.gmtime())
+        write_to_readme(
+            block,
+            f"*Measured {when} on {os.cpu_count()} cores, `--rounds {args.rounds}`.*"
+            f"\n\n{report}",
         )
-    )
-    print()
-    print(
-        table(
-            ["conversations"]
-            + [f"{n} CPU %" for n in pids]
-            + ["load generator and fake APIs CPU %"],
-            cpu,
-        )
-    )
-    print()
-    print(table([f"{n} peak MB" for n in pids], [peaks]))
 
 
 if __name__ == "__main__":
