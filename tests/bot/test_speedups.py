@@ -5,8 +5,6 @@ Rasa would find."""
 
 import asyncio
 import base64
-import os
-from pathlib import Path
 
 import pytest
 from aiohttp import web
@@ -21,8 +19,7 @@ from rasa.utils.tensorflow.models import RasaModel
 import bot.components  # noqa: F401  (what Rasa imports: installs the fixes)
 from bot import speedups
 from bot.speedups import _validate_action_result
-
-MODEL = Path(os.environ.get("AMPARO_MODEL", "models/amparo.tar.gz"))
+from tests.e2e.conftest import MODEL
 
 
 @pytest.fixture
