@@ -5,6 +5,9 @@ Rasa would find."""
 
 import asyncio
 import base64
+import os
+import subprocess
+import sys
 
 import pytest
 from aiohttp import web
@@ -100,6 +103,45 @@ def test_the_model_loaded_to_answer_predicts_what_rasas_load_predicts(monkeypatc
 
     for text in texts:
         assert reading(fast, text) == reading(rasas, text), text
+
+
+THREADS = (
+    "import tensorflow as tf; c = tf.config.threading; "
+    "print(c.get_intra_op_parallelism_threads(), c.get_inter_op_parallelism_threads())"
+)
+
+
+def _in_a_new_process(code: str, **env: str) -> str:
+    settings = {k: v for k, v in os.environ.items() if not k.startswith("TF_IN")}
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        env={**settings, "TF_CPP_MIN_LOG_LEVEL": "3", **env},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return done.stdout.strip().splitlines()[-1]
+
+
+def test_the_model_loaded_to_answer_runs_on_one_tensorflow_thread():
+    if not MODEL.exists():
+        pytest.skip(f"no trained model at {MODEL}: run `make test`, which trains first")
+    load = (
+        "import bot.components; from rasa.core.agent import Agent; "
+        f"Agent.load({str(MODEL)!r}); "
+    )
+    assert _in_a_new_process(load + THREADS) == "1 1"
+
+
+@pytest.mark.parametrize(
+    "setting", ["TF_INTRA_OP_PARALLELISM_THREADS", "TF_INTER_OP_PARALLELISM_THREADS"]
+)
+def test_rasas_thread_settings_are_left_to_rasa(setting):
+    """Rasa's command line applies them before anything loads; the fast load then
+    leaves TensorFlow's threads as they are (0: TensorFlow's choice)."""
+    code = "from bot import speedups; speedups._one_thread(); " + THREADS
+    assert _in_a_new_process(code, **{setting: "2"}) == "0 0"
+    assert _in_a_new_process(code) == "1 1"
 
 
 async def _serve(handler) -> tuple[web.AppRunner, int]:
