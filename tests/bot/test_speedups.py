@@ -8,13 +8,18 @@ import base64
 import os
 import subprocess
 import sys
+from typing import Any
 
 import pytest
 from aiohttp import web
 from jsonschema import ValidationError
 from rasa.core.actions.action import RemoteAction
 from rasa.core.agent import Agent
-from rasa.shared.core.events import Event, SlotSet
+from rasa.engine.exceptions import GraphRunError
+from rasa.engine.runner.dask import DaskGraphRunner
+from rasa.shared.core.constants import ACTION_LISTEN_NAME
+from rasa.shared.core.events import ActionExecuted, Event, SlotSet, UserUttered
+from rasa.shared.core.trackers import DialogueStateTracker
 from rasa.shared.utils.common import all_subclasses
 from rasa.utils.endpoints import ClientResponseError, EndpointConfig
 from rasa.utils.tensorflow.models import RasaModel
@@ -103,6 +108,70 @@ def test_the_model_loaded_to_answer_predicts_what_rasas_load_predicts(monkeypatc
 
     for text in texts:
         assert reading(fast, text) == reading(rasas, text), text
+
+
+def test_rasa_runs_its_graphs_in_a_plain_order():
+    assert DaskGraphRunner.run is speedups._run_graph
+
+
+def _rounded(found: Any) -> Any:
+    """To nine significant digits: the language scores' last bits vary from run to
+    run (with dask too)."""
+    if isinstance(found, float):
+        return float(f"{found:.9g}")
+    if isinstance(found, dict):
+        return {k: _rounded(v) for k, v in found.items()}
+    if isinstance(found, (list, tuple)):
+        return [_rounded(v) for v in found]
+    return found
+
+
+def test_the_graph_run_in_order_reads_and_decides_as_with_dask(monkeypatch):
+    """The trained model's parse and next action, run both ways: the same."""
+    if not MODEL.exists():
+        pytest.skip(f"no trained model at {MODEL}: run `make test`, which trains first")
+    agent = Agent.load(str(MODEL))
+    texts = [
+        "hola",
+        "necesito un albergue en tapachula",
+        "mi pareja me pega y tengo miedo",
+        "where can i eat",
+        "quero falar com uma pessoa",
+        "english please",
+        "asdfgh",
+    ]
+
+    def run(text: str) -> tuple:
+        parsed = asyncio.run(agent.parse_message(text))
+        tracker = DialogueStateTracker.from_events(
+            "someone",
+            [
+                ActionExecuted(ACTION_LISTEN_NAME),
+                UserUttered(text, parsed["intent"], parsed["entities"], parsed),
+            ],
+            slots=agent.domain.slots,
+        )
+        decided = agent.processor._predict_next_with_tracker(tracker)
+        events = [
+            {k: v for k, v in e.as_dict().items() if k != "timestamp"}
+            for e in decided.events
+        ]
+        return _rounded((parsed, decided.policy_name, decided.probabilities, events))
+
+    ours = [run(text) for text in texts]
+    monkeypatch.setattr(DaskGraphRunner, "run", speedups._rasa_run_graph)
+    assert ours == [run(text) for text in texts]
+    assert {ours[0][1], ours[2][1]} <= {"RulePolicy", "LanguagePolicy"}
+
+
+@pytest.mark.parametrize("run", [speedups._run_graph, speedups._rasa_run_graph])
+def test_an_input_named_as_a_node_is_refused_as_by_rasa(run):
+    if not MODEL.exists():
+        pytest.skip(f"no trained model at {MODEL}: run `make test`, which trains first")
+    runner = Agent.load(str(MODEL)).processor.graph_runner
+    converter, _, tokenizer, *_ = runner._graph_schema.nodes
+    with pytest.raises(GraphRunError, match="clashes with a node name"):
+        run(runner, inputs={"__message__": converter}, targets=[tokenizer])
 
 
 THREADS = (
