@@ -18,9 +18,12 @@ once it is back), and on SQLite WAL with a busy timeout.
 
 from __future__ import annotations
 
+import itertools
+from collections.abc import Iterator
 from typing import Any
 
 from rasa.core.tracker_store import FailSafeTrackerStore, SQLTrackerStore
+from rasa.shared.core.events import Event
 from rasa.shared.core.trackers import DialogueStateTracker
 from sqlalchemy.orm import sessionmaker
 
@@ -57,19 +60,30 @@ class AmparoTrackerStore(SQLTrackerStore):
 
     async def save(self, tracker: DialogueStateTracker) -> None:
         """Stores the turn; after the person's erasure (action_erase_data set
-        ``erased``), deletes what the turn would have stored back instead. A
-        conversation that was stored when its turn began and is gone now was erased
-        meanwhile (by a supervisor, or by a late action): it is not stored again."""
-        events = self.SQLEvent
-        with self.session_scope() as session:
-            mine = session.query(events).filter(events.sender_id == tracker.sender_id)
-            if tracker.get_slot(ERASED_SLOT):
-                mine.delete()
+        ``erased``), deletes what the turn would have stored back instead."""
+        if tracker.get_slot(ERASED_SLOT):
+            events = self.SQLEvent
+            with self.session_scope() as session:
+                session.query(events).filter(
+                    events.sender_id == tracker.sender_id
+                ).delete()
                 session.commit()
-                return
-            if getattr(tracker, STORED, False) and mine.first() is None:
-                return
+            return
         await super().save(tracker)
+
+    def _additional_events(
+        self, session: Any, tracker: DialogueStateTracker
+    ) -> Iterator[Event]:
+        """The turn's events not stored yet (Rasa's count of the stored ones), or
+        none when the conversation was stored when its turn began and is gone now:
+        it was erased meanwhile (by a supervisor, or by a late action) and is not
+        stored again."""
+        stored = self._event_query(
+            session, tracker.sender_id, fetch_events_from_all_sessions=False
+        ).count()
+        if stored == 0 and getattr(tracker, STORED, False):
+            return iter(())
+        return itertools.islice(tracker.events, stored, len(tracker.events))
 
 
 def _fail_the_turn(self: FailSafeTrackerStore, error: Exception) -> None:
