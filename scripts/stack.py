@@ -87,10 +87,8 @@ class Stack:
         server warmed up). Raises RuntimeError with the Rasa log if not."""
         started = time.monotonic()
         endpoints = self.folder / "endpoints.yml"
-        config = {
-            "action_endpoint": {"url": f"{self.url('actions')}/webhook"},
-            "tracker_store": {"type": "bot.trackers.AmparoTrackerStore"},
-        }
+        config = yaml.safe_load((ROOT / "endpoints.yml").read_text())
+        config["action_endpoint"]["url"] = f"{self.url('actions')}/webhook"
         if self.lock_store:
             config["lock_store"] = dict(self.lock_store)
         endpoints.write_text(yaml.safe_dump(config))

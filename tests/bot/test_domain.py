@@ -129,3 +129,25 @@ def test_every_service_type_has_a_label_in_every_language():
 def test_every_language_has_a_profile():
     for lang in LANGUAGES:
         assert (PROFILES_DIR / f"{lang}.yml").is_file()
+
+
+@pytest.mark.parametrize("endpoints", ["endpoints.yml", "deploy/endpoints.yml"])
+def test_the_domain_goes_to_the_action_server_only_for_the_form_check(
+    domain, endpoints
+):
+    """Rasa sends its whole domain with every action call unless told otherwise; the
+    form's validation reads the form's slots from it, and gets it."""
+    from rasa.core.actions.action import RemoteAction
+    from rasa.shared.core.trackers import DialogueStateTracker
+    from rasa.utils.endpoints import read_endpoint_config
+
+    endpoint = read_endpoint_config(str(ROOT / endpoints), "action_endpoint")
+    tracker = DialogueStateTracker.from_events("someone", [])
+    custom = [a for a in domain.user_actions if not a.startswith("utter_")]
+    sent = {
+        name: "domain"
+        in RemoteAction(name, endpoint)._action_call_format(tracker, domain)
+        for name in custom
+    }
+    assert sent == {name: name.startswith("validate_") for name in custom}
+    assert sent["validate_service_search_form"]
