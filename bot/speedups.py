@@ -28,7 +28,8 @@ name is remembered; an unknown name is looked up (and refused) as before.
 scheduler, which orders and runs a dozen nodes one after the other in this thread:
 about 5 % of the server's time per turn went to scheduling. Here the nodes a target
 needs are put in order once, and run in that order, with the same inputs, outputs and
-errors.
+errors. Training stays dask's: it runs once, and dask lets go of each node's output
+as soon as nothing else needs it.
 
 **Calling the action server.** Rasa opens a new HTTP session, and so a new connection,
 for every action it asks the action server to run. Here an endpoint keeps one session
@@ -53,6 +54,7 @@ from jsonschema.validators import validator_for
 from rasa.constants import ENV_CPU_INTER_OP_CONFIG, ENV_CPU_INTRA_OP_CONFIG
 from rasa.core.actions.action import RemoteAction
 from rasa.core.constants import DEFAULT_REQUEST_TIMEOUT
+from rasa.engine.constants import PLACEHOLDER_IMPORTER
 from rasa.engine.exceptions import GraphRunError
 from rasa.engine.graph import GraphNode
 from rasa.engine.runner.dask import DaskGraphRunner
@@ -214,6 +216,8 @@ def _run_graph(
     inputs: dict[str, Any] | None = None,
     targets: list[str] | None = None,
 ) -> dict[str, Any]:
+    if inputs and PLACEHOLDER_IMPORTER in inputs:  # training, or its fingerprints
+        return _rasa_run_graph(self, inputs, targets)
     run_targets = targets if targets else self._graph_schema.target_names
     plan = _plan(self, tuple(run_targets))
     # As dask's graph: an input is a ("name", value) entry, in place of a node of

@@ -71,6 +71,17 @@ class AmparoTrackerStore(SQLTrackerStore):
             return
         await super().save(tracker)
 
+    async def stream_events(self, tracker: DialogueStateTracker) -> None:
+        """Rasa's, except for a conversation erased during its turn: an event broker
+        gets nothing of it (as the store keeps nothing)."""
+        if (
+            self.event_broker is not None
+            and getattr(tracker, STORED, False)
+            and await self.retrieve(tracker.sender_id) is None
+        ):
+            return
+        await super().stream_events(tracker)
+
     def _additional_events(
         self, session: Any, tracker: DialogueStateTracker
     ) -> Iterator[Event]:

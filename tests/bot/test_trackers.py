@@ -4,6 +4,7 @@ of a conversation once the person erased their data."""
 import asyncio
 
 import pytest
+from rasa.core.brokers.broker import EventBroker
 from rasa.shared.core.domain import Domain
 from rasa.shared.core.events import ActionExecuted, BotUttered, SlotSet, UserUttered
 from rasa.shared.core.trackers import DialogueStateTracker
@@ -37,6 +38,16 @@ def test_a_conversation_is_stored_until_the_person_erases_it(tmp_path, monkeypat
     assert asyncio.run(store.retrieve("p-2")) is not None
 
 
+class Broker(EventBroker):
+    """An event broker that keeps what it is given."""
+
+    def __init__(self) -> None:
+        self.published: list[dict] = []
+
+    def publish(self, event: dict) -> None:
+        self.published.append(event)
+
+
 def test_a_conversation_erased_during_its_turn_is_not_stored_again(
     tmp_path, monkeypatch
 ):
@@ -44,18 +55,22 @@ def test_a_conversation_erased_during_its_turn_is_not_stored_again(
 
     monkeypatch.setenv("AMPARO_TRACKER_DB", f"sqlite:///{tmp_path / 'tracker.db'}")
     settings.cache_clear()
-    store = AmparoTrackerStore(DOMAIN)
+    broker = Broker()
+    store = AmparoTrackerStore(DOMAIN, event_broker=broker)
     said = [ActionExecuted("action_listen"), UserUttered("hola")]
     asyncio.run(store.save(DialogueStateTracker.from_events("p-1", said, DOMAIN.slots)))
     tracker = asyncio.run(store.retrieve("p-1"))  # the turn begins
     assert privacy.erase_history("p-1") == 2  # a supervisor erases meanwhile
     tracker.update(UserUttered("necesito comida"))
+    published = len(broker.published)
     asyncio.run(store.save(tracker))  # the turn ends
     assert asyncio.run(store.retrieve("p-1")) is None
+    assert len(broker.published) == published  # nor is it sent anywhere
     # a new conversation, never stored before, is stored as usual
     fresh = DialogueStateTracker.from_events("p-2", said, DOMAIN.slots)
     asyncio.run(store.save(fresh))
     assert len(asyncio.run(store.retrieve("p-2")).events) == 2
+    assert [e["sender_id"] for e in broker.published] == ["p-1", "p-1", "p-2", "p-2"]
 
 
 def test_the_database_is_set_in_one_place_only():
