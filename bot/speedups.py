@@ -192,12 +192,10 @@ def _resolve_by_type(
 _rasa_run_graph = DaskGraphRunner.run
 
 
-def _plan(
-    runner: DaskGraphRunner, targets: tuple[str, ...]
-) -> list[tuple[str, GraphNode, tuple[str, ...]]]:
-    """The nodes the targets need, each after the nodes it needs (made once)."""
-    plans = runner.__dict__.setdefault("_amparo_plans", {})
-    if targets not in plans:
+class _Plan:
+    """The nodes targets need, each after the nodes it needs, with what it needs."""
+
+    def __init__(self, runner: DaskGraphRunner, targets: tuple[str, ...]) -> None:
         schema = runner._graph_schema.minimal_graph_schema(list(targets))
         needs = {
             name: tuple(node.needs.values()) for name, node in schema.nodes.items()
@@ -205,9 +203,17 @@ def _plan(
         order = TopologicalSorter(
             {name: [n for n in needed if n in needs] for name, needed in needs.items()}
         ).static_order()
-        plans[targets] = [
+        self.steps: list[tuple[str, GraphNode, tuple[str, ...]]] = [
             (name, runner._instantiated_nodes[name], needs[name]) for name in order
         ]
+        self.nodes = set(needs)
+
+
+def _plan(runner: DaskGraphRunner, targets: tuple[str, ...]) -> _Plan:
+    """The runner's plan for these targets (made once)."""
+    plans = runner.__dict__.setdefault("_amparo_plans", {})
+    if targets not in plans:
+        plans[targets] = _Plan(runner, targets)
     return plans[targets]
 
 
@@ -223,9 +229,8 @@ def _run_graph(
     # As dask's graph: an input is a ("name", value) entry, in place of a node of
     # that name; a need that nothing provides is passed as its bare name.
     done: dict[str, Any] = {}
-    nodes = {name for name, _, _ in plan}
     for name, value in (inputs or {}).items():
-        if isinstance(value, str) and value in nodes:
+        if isinstance(value, str) and value in plan.nodes:
             raise GraphRunError(
                 f"Input value '{value}' clashes with a node name. Make sure "
                 f"that none of the input names passed to the `run` method are the "
@@ -233,7 +238,7 @@ def _run_graph(
             )
         done[name] = (name, value)
     try:
-        for name, node, needs in plan:
+        for name, node, needs in plan.steps:
             if name not in done:
                 done[name] = node(*(done.get(need, need) for need in needs))
     except RuntimeError as e:
