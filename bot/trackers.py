@@ -24,7 +24,7 @@ from typing import Any
 
 from rasa.core.tracker_store import FailSafeTrackerStore, SQLTrackerStore
 from rasa.shared.core.events import Event
-from rasa.shared.core.trackers import DialogueStateTracker
+from rasa.shared.core.trackers import DialogueStateTracker, TrackerEventDiffEngine
 from sqlalchemy.orm import sessionmaker
 
 from amparo.cases import make_engine
@@ -74,13 +74,16 @@ class AmparoTrackerStore(SQLTrackerStore):
     async def stream_events(self, tracker: DialogueStateTracker) -> None:
         """Rasa's, except for a conversation erased during its turn: an event broker
         gets nothing of it (as the store keeps nothing)."""
-        if (
-            self.event_broker is not None
-            and getattr(tracker, STORED, False)
-            and await self.retrieve(tracker.sender_id) is None
-        ):
+        if self.event_broker is None:
             return
-        await super().stream_events(tracker)
+        stored = await self.retrieve(tracker.sender_id)
+        if stored is None and getattr(tracker, STORED, False):
+            return
+        await self._stream_new_events(
+            self.event_broker,
+            TrackerEventDiffEngine.event_difference(stored, tracker),
+            tracker.sender_id,
+        )
 
     def _additional_events(
         self, session: Any, tracker: DialogueStateTracker
