@@ -33,6 +33,19 @@ from bot.speedups import _validate_action_result
 from tests.e2e.conftest import MODEL
 
 
+@pytest.fixture(scope="module")
+def model() -> str:
+    if not MODEL.exists():
+        pytest.skip(f"no trained model at {MODEL}: run `make test`, which trains first")
+    return str(MODEL)
+
+
+@pytest.fixture(scope="module")
+def agent(model) -> Agent:
+    """The trained model, loaded as the server loads it."""
+    return Agent.load(model)
+
+
 @pytest.fixture
 def action() -> RemoteAction:
     return RemoteAction("action_search_services", EndpointConfig("http://x"))
@@ -76,11 +89,11 @@ def test_rasa_loads_models_with_the_fast_load():
     assert RasaModel.load.__func__ is speedups._load
 
 
-def test_the_model_loaded_to_answer_predicts_what_rasas_load_predicts(monkeypatch):
+def test_the_model_loaded_to_answer_predicts_what_rasas_load_predicts(
+    agent, model, monkeypatch
+):
     """The trained intent model, loaded both ways: the same intents, confidences and
     entities, to six decimals, in the three languages."""
-    if not MODEL.exists():
-        pytest.skip(f"no trained model at {MODEL}: run `make test`, which trains first")
     texts = [
         "hola",
         "necesito un albergue en tapachula",
@@ -94,9 +107,8 @@ def test_the_model_loaded_to_answer_predicts_what_rasas_load_predicts(monkeypatc
         "english please",
         "1",
     ]
-    fast = Agent.load(str(MODEL))
     monkeypatch.setattr(RasaModel, "load", classmethod(speedups._rasa_load))
-    rasas = Agent.load(str(MODEL))
+    rasas = Agent.load(model)
 
     def reading(agent: Agent, text: str) -> tuple:
         parsed = asyncio.run(agent.parse_message(text))
@@ -110,7 +122,7 @@ def test_the_model_loaded_to_answer_predicts_what_rasas_load_predicts(monkeypatc
         return ranking, entities
 
     for text in texts:
-        assert reading(fast, text) == reading(rasas, text), text
+        assert reading(agent, text) == reading(rasas, text), text
 
 
 def test_rasa_runs_its_graphs_in_a_plain_order():
@@ -204,11 +216,8 @@ def _rounded(found: Any) -> Any:
     return found
 
 
-def test_the_graph_run_in_order_reads_and_decides_as_with_dask(monkeypatch):
+def test_the_graph_run_in_order_reads_and_decides_as_with_dask(agent, monkeypatch):
     """The trained model's parse and next action, run both ways: the same."""
-    if not MODEL.exists():
-        pytest.skip(f"no trained model at {MODEL}: run `make test`, which trains first")
-    agent = Agent.load(str(MODEL))
     texts = [
         "hola",
         "necesito un albergue en tapachula",
@@ -260,12 +269,10 @@ def _in_a_new_process(code: str, **env: str) -> str:
     return done.stdout.strip().splitlines()[-1]
 
 
-def test_the_model_loaded_to_answer_runs_on_one_tensorflow_thread():
-    if not MODEL.exists():
-        pytest.skip(f"no trained model at {MODEL}: run `make test`, which trains first")
+def test_the_model_loaded_to_answer_runs_on_one_tensorflow_thread(model):
     load = (
         "import bot.components; from rasa.core.agent import Agent; "
-        f"Agent.load({str(MODEL)!r}); "
+        f"Agent.load({model!r}); "
     )
     assert _in_a_new_process(load + THREADS) == "1 1"
 
