@@ -247,9 +247,12 @@ def test_each_conversation_stays_in_order_across_two_processes(scaled):
         stop.set()
         watcher.join()
     # nginx's access log: which process each of those twelve messages went to
-    taken_by = "".join(access.read_text().splitlines()[before:])
+    taken = access.read_text().splitlines()[before:]
+    errors = scaled.stack.folder / "nginx-error.log"
+    why = "\n".join([*taken, errors.read_text() if errors.is_file() else ""])
     for name in scaled.stack.rasa_names:
-        assert taken_by.count(f"127.0.0.1:{scaled.stack.ports[name]}") >= 4, name
+        port = f"127.0.0.1:{scaled.stack.ports[name]}"
+        assert sum(port in line for line in taken) >= 4, f"{name}:\n{why}"
     assert scaled.redis_seen  # the lock store was used, and is looked at below
 
 
