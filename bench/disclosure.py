@@ -1,22 +1,24 @@
 """Disclosure detection: recall and false alarms per category and language.
 
-python -m bench.disclosure [--model models/amparo.tar.gz] [--errors]
+python -m bench.disclosure [--model models/amparo.tar.gz] [--errors [SET ...]]
 
-Four labelled sets, each written without looking at the training data or the cue
+Five labelled sets, each written without looking at the training data or the cue
 lexicon: bench/data/disclosures_<lang>.tsv ("eval": the training data was extended
 after looking at its kinds of error, so it is optimistic),
 bench/data/fresh/disclosures_<lang>.tsv ("fresh": written later, blind; the
 disclosure classifier was tried on it before its settings were chosen),
 bench/data/third/disclosures_<lang>.tsv ("third": written blind after that, scored
-once with the model it was written for) and bench/data/fourth/disclosures_<lang>.tsv
-("fourth": written blind later still, never used for a choice). Every message goes
-through the trained model's whole NLU pipeline (the intent model, the disclosure
-classifier, then the guard with the cue lexicon), as in the running bot. A disclosure
-is caught when the message is read as a disclosure intent (`emergency`, or any
-`disclose_*`), not merely as a request for a person; a request for a person when it
-is read as `request_human` or a disclosure; a look-alike ("me muero de hambre jaja")
-is a false alarm when it is read as either. The other columns are the disclosure
-classifier alone and the cue lexicon alone.
+once with the model it was written for; its misses were looked at later),
+bench/data/fourth/disclosures_<lang>.tsv ("fourth": written blind later still) and
+bench/data/fifth/disclosures_<lang>.tsv ("fifth": later again). No choice was made
+on the fourth or the fifth set: `--errors` lists their misses only when asked for
+them by name. Every message goes through the trained model's whole NLU pipeline
+(the intent model, the disclosure classifier, then the guard with the cue lexicon),
+as in the running bot. A disclosure is caught when the message is read as a
+disclosure intent (`emergency`, or any `disclose_*`), not merely as a request for a
+person; a request for a person when it is read as `request_human` or a disclosure; a
+look-alike ("me muero de hambre jaja") is a false alarm when it is read as either.
+The other columns are the disclosure classifier alone and the cue lexicon alone.
 """
 
 from __future__ import annotations
@@ -56,7 +58,10 @@ SETS = {
     "fresh": DATA / "fresh",
     "third": DATA / "third",
     "fourth": DATA / "fourth",
+    "fifth": DATA / "fifth",
 }
+# The sets whose misses --errors lists without names: the others are kept blind.
+LOOKED_AT = ("eval", "fresh", "third")
 
 
 def load(lang: str, directory: Path) -> tuple[list[tuple[str, str]], int]:
@@ -107,7 +112,13 @@ def percent(hits: int, total: int) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--model", type=Path, default=ROOT / "models" / "amparo.tar.gz")
-    parser.add_argument("--errors", action="store_true", help="list every miss")
+    parser.add_argument(
+        "--errors",
+        nargs="*",
+        choices=SETS,
+        metavar="SET",
+        help=f"list every miss of these sets (without names: {', '.join(LOOKED_AT)})",
+    )
     args = parser.parse_args()
     rows, dropped = [], {}
     for name, directory in SETS.items():
@@ -124,7 +135,7 @@ def main() -> None:
                 if row[0] == name
             ],
             {lang: dropped[name, lang] for lang in LANGUAGES},
-            args.errors,
+            args.errors is not None and name in (args.errors or LOOKED_AT),
         )
 
 
