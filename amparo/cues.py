@@ -8,7 +8,7 @@ from pathlib import Path
 
 import yaml
 
-from amparo.text import has_phrase, phrase, word_line
+from amparo.text import has_phrase, phrase, word_line, words
 
 CUES_DIR = Path(__file__).with_name("data") / "cues"
 # When a message carries cues of several categories, the first one here decides: the
@@ -24,14 +24,22 @@ DISCLOSURE_INTENTS = {
 }
 # And the category of each of those intents.
 DISCLOSURE_CATEGORIES = {intent: c for c, intent in DISCLOSURE_INTENTS.items()}
-# Not a disclosure: the words a request for a person has (see asks_for_person).
-PERSON = "person"
+# Not disclosures: the words a request for a person has (asks_for_person); the phrases
+# that are one on their own, the words that undo one just before it, and the people a
+# request about is no request for us (requests_person).
+PERSON, PERSON_REQUEST = "person", "person_request"
+PERSON_NEGATION, PERSON_OTHER = "person_negation", "person_other"
+# How many words before a request a negation undoes it ("no me interesa hablar con").
+NEGATION_REACH = 3
 
 
 @cache
 def lexicon(directory: Path = CUES_DIR) -> dict[str, tuple[str, ...]]:
     """Category → cue phrases of every language."""
-    found: dict[str, list[str]] = {c: [] for c in (*CATEGORIES, PERSON)}
+    found: dict[str, list[str]] = {
+        c: []
+        for c in (*CATEGORIES, PERSON, PERSON_REQUEST, PERSON_NEGATION, PERSON_OTHER)
+    }
     for path in sorted(directory.glob("*.yml")):
         data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
         unknown = set(data) - set(found)
@@ -62,4 +70,27 @@ def asks_for_person(text: str) -> bool:
     "call me", "atendente"): a request for a person must, a request for help need
     not ("necesito ayuda porfa")."""
     line = word_line(text)
-    return any(has_phrase(line, word) for word in lexicon()[PERSON])
+    found = lexicon()
+    return any(has_phrase(line, w) for w in (*found[PERSON], *found[PERSON_REQUEST]))
+
+
+def requests_person(text: str) -> bool:
+    """Whether the message asks for a person in so many words ("quiero una persona",
+    "someone real", "me transfere pra alguem"): a request whatever the intent model
+    reads. Not under a negation ("i don't want to talk to a person") nor about family
+    ("quiero hablar con alguien de mi familia")."""
+    tokens = words(text)
+    found = lexicon()
+    if set(found[PERSON_OTHER]).intersection(tokens):
+        return False
+    negations = set(found[PERSON_NEGATION])
+    for request in found[PERSON_REQUEST]:
+        wanted = request.split()
+        for start in range(len(tokens) - len(wanted) + 1):
+            if tokens[
+                start : start + len(wanted)
+            ] == wanted and not negations.intersection(
+                tokens[max(0, start - NEGATION_REACH) : start]
+            ):
+                return True
+    return False

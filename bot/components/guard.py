@@ -17,7 +17,13 @@ from rasa.shared.nlu.constants import (
 )
 from rasa.shared.nlu.training_data.message import Message
 
-from amparo.cues import DISCLOSURE_INTENTS, asks_for_person, disclosure_in, lexicon
+from amparo.cues import (
+    DISCLOSURE_INTENTS,
+    asks_for_person,
+    disclosure_in,
+    lexicon,
+    requests_person,
+)
 from amparo.language import answers_where, command_in
 from amparo.services import canonical_service, named_in, service_types
 from amparo.text import has_words
@@ -43,6 +49,16 @@ NLU_FALLBACK, FIND_SERVICE, SERVICE_TYPE = (
 NOT_A_SEARCH = {*DISCLOSURE_INTENTS.values(), REQUEST_HUMAN}
 # The intent model's disclosure readings that need the lexicon or the classifier.
 UNSUPPORTED_DISCLOSURES = set(DISCLOSURE_INTENTS.values()) - NUMBERS_FIRST
+# Readings a request for a person in so many words overrides ("eres un robot? quiero
+# una persona" read as bot_challenge); never an answer such as "no" or "later".
+MAY_ASK_FOR_PERSON = {
+    "bot_challenge",
+    "out_of_scope",
+    NLU_FALLBACK,
+    ASK_HELP,
+    "greet",
+    FIND_SERVICE,
+}
 
 
 @DefaultV1Recipe.register(
@@ -59,12 +75,15 @@ class InputGuard(ConfiguredComponent):
     ``emergency``). The intent model's own reading of danger or self-harm stands
     (numbers first); its reading of another disclosure that neither the lexicon nor
     the classifier sees is ``nlu_fallback`` (whose reply offers a person).
-    ``request_human`` without a word for a person ("necesito ayuda porfa") becomes
-    ``ask_help``; a refusal that says where the person is and has no refusal word
-    ("estoy en narnia") becomes ``inform_place``; a search whose service the model
-    did not tag gets the one its words name ("y comida?"); a message that is
-    confidently in a language we do not answer in, with no cue, becomes
-    ``unsupported_language``.
+    A request for a person in so many words ("eres una maquina? quiero una persona")
+    is ``request_human`` whatever else the model read, unless the words name a
+    service or the model read an answer, a command or a disclosure; ``request_human``
+    without a
+    word for a person ("necesito ayuda porfa") becomes ``ask_help``; a refusal
+    that says where the person is and has no refusal word ("estoy en narnia")
+    becomes ``inform_place``; a search whose service the model did not tag gets the
+    one its words name ("y comida?"); a message that is confidently in a language we
+    do not answer in, with no cue, becomes ``unsupported_language``.
     """
 
     @staticmethod
@@ -112,6 +131,18 @@ class InputGuard(ConfiguredComponent):
                 # sent it to the wrong one. A reading of danger or self-harm stands
                 # (numbers first).
                 _override_intent(message, DISCLOSURE_INTENTS[category])
+            elif (
+                intent in MAY_ASK_FOR_PERSON
+                and not unsure
+                and not foreign
+                and not _service_named(message)
+                and requests_person(text)
+            ):
+                # "is this a robot? i need someone real": the words ask for a person.
+                # Not when they name a service ("... del albergue": a search), nor
+                # when the model leaned to a disclosure (nlu_fallback keeps it for
+                # the case its reply offers).
+                _override_intent(message, REQUEST_HUMAN, keep_entities=True)
             elif intent == REQUEST_HUMAN and not asks_for_person(text):
                 # Opening a case needs a request for a person, not any plea for help.
                 _override_intent(message, ASK_HELP)
@@ -175,6 +206,12 @@ def _service_asked(message: Message, unsure: bool) -> str | None:
         return None
     found = named_in(message.get(TEXT) or "", service_types())
     return found.id if found else None
+
+
+def _service_named(message: Message) -> bool:
+    """Whether the model tagged a service or the words name one."""
+    found = named_in(message.get(TEXT) or "", service_types())
+    return found is not None or _service_tagged(message)
 
 
 def _service_tagged(message: Message) -> bool:

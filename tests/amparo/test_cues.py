@@ -1,6 +1,16 @@
 import pytest
 
-from amparo.cues import CATEGORIES, PERSON, asks_for_person, disclosure_in, lexicon
+from amparo.cues import (
+    CATEGORIES,
+    PERSON,
+    PERSON_NEGATION,
+    PERSON_OTHER,
+    PERSON_REQUEST,
+    asks_for_person,
+    disclosure_in,
+    lexicon,
+    requests_person,
+)
 
 
 @pytest.mark.parametrize(
@@ -9,6 +19,12 @@ from amparo.cues import CATEGORIES, PERSON, asks_for_person, disclosure_in, lexi
         ("ayuda me estan siguiendo y necesito un albergue", "danger"),
         ("Me están siguiendo!!", "danger"),
         ("ya no quiero vivir", "self_harm"),
+        # Someone else's attempt, a relapse, sex demanded for rent.
+        ("mi prima intento suicidarse en el albergue", "self_harm"),
+        ("my roommate tried to hang himself last week", "self_harm"),
+        ("voltei a me cortar essa semana", "self_harm"),
+        ("the owner says i can pay with my body", "violence"),
+        ("el dueño dice q puedo pagar el cuarto con mi cuerpo", "violence"),
         ("mi esposo me pega", "violence"),
         ("someone is following me, i need a shelter", "danger"),
         ("I want to die", "self_harm"),
@@ -49,7 +65,13 @@ def test_everyday_look_alikes_are_not_disclosures(text):
 
 def test_every_category_has_cues_and_every_cue_is_a_phrase():
     cues = lexicon()
-    assert set(cues) == {*CATEGORIES, PERSON}
+    assert set(cues) == {
+        *CATEGORIES,
+        PERSON,
+        PERSON_REQUEST,
+        PERSON_NEGATION,
+        PERSON_OTHER,
+    }
     for category, phrases in cues.items():
         assert phrases, category
         assert all(p == p.strip() and p for p in phrases)
@@ -81,3 +103,48 @@ def test_a_bad_cue_file_is_refused(tmp_path):
 )
 def test_a_request_for_a_person_names_one(text, asks):
     assert asks_for_person(text) is asks
+
+
+@pytest.mark.parametrize(
+    ("text", "requests"),
+    [
+        ("eres una maquina? quiero una persona", True),
+        ("pasame con alguien porfa", True),
+        ("is this a robot? i need someone real", True),
+        ("can i speak with someone", True),
+        ("i dont need a bot i need a person", True),
+        ("no quiero un robot, quiero hablar con una persona", True),
+        ("tem alguem de verdade ai?", True),
+        ("me transfere pra um atendente", True),
+        ("necesito hablar con alguien ahora no aguanto", True),
+        # Person words alone are no request.
+        ("eres un robot?", False),
+        ("mi hijo no tiene con quien jugar", False),
+        ("i am a real person", False),
+        # Lonely is not asking: a request opens a case at once.
+        ("estoy sola aqui, no tengo con quien hablar", False),
+        ("nao tenho ninguem pra conversar aqui", False),
+        ("i wish i had someone to talk to", False),
+        # Under a negation, in any spelling of it.
+        ("no quiero hablar con una persona", False),
+        ("no me interesa hablar con alguien", False),
+        ("i dont want to talk to someone", False),
+        ("i don't want to talk to someone", False),
+        ("i don’t want to speak to a person", False),
+        ("nao quero falar com uma pessoa", False),
+        ("nem quero falar com alguem", False),
+        # Family, wifi, moving, "send me": not us.
+        ("quiero hablar con alguien de mi familia", False),
+        ("comunicame con mi mama", False),
+        ("connect me with my family", False),
+        ("nao consigo falar com alguem da minha familia", False),
+        ("connect me to wifi", False),
+        ("conectame con internet", False),
+        ("quero me transferir pra outro abrigo", False),
+        ("me passa para o whatsapp", False),
+    ],
+)
+def test_a_request_for_a_person_in_so_many_words(text, requests):
+    assert requests_person(text) is requests
+    if requests:
+        assert asks_for_person(text)

@@ -5,7 +5,7 @@ import yaml
 from rasa.engine.graph import ExecutionContext, GraphSchema
 from rasa.engine.storage.local_model_storage import LocalModelStorage
 from rasa.engine.storage.resource import Resource
-from rasa.shared.nlu.constants import INTENT, INTENT_RANKING_KEY, TEXT
+from rasa.shared.nlu.constants import ENTITIES, INTENT, INTENT_RANKING_KEY, TEXT
 from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
@@ -148,6 +148,81 @@ def test_a_danger_cue_wins_over_another_disclosure(identification):
 )
 def test_only_a_request_that_names_a_person_opens_a_case(identification, text, read_as):
     assert guarded(identification, text, "request_human") == read_as
+
+
+@pytest.mark.parametrize(
+    ("text", "read_as"),
+    [
+        ("eres una maquina? quiero una persona", "bot_challenge"),
+        ("is this a robot? i need someone real", "bot_challenge"),
+        ("tem alguem de verdade ai?", "bot_challenge"),
+        ("da pra falar com alguem de carne e osso kkk", "out_of_scope"),
+        ("no entiendo nada, quiero hablar con alguien", "nlu_fallback"),
+        (
+            "queria conversar com alguem do escritorio sobre meu processo",
+            "find_service",
+        ),
+    ],
+)
+def test_a_request_for_a_person_in_so_many_words_opens_a_case(
+    identification, text, read_as
+):
+    assert guarded(identification, text, read_as) == "request_human"
+
+
+@pytest.mark.parametrize("answer", ["affirm", "deny", "later", "goodbye", "thank"])
+def test_an_answer_stays_an_answer_whatever_its_words(identification, answer):
+    # "do you want to talk to a person?" is answered in the words of the question.
+    assert guarded(identification, "quiero hablar con una persona", answer) == answer
+
+
+@pytest.mark.parametrize(
+    ("text", "read_as"),
+    [
+        ("no quiero hablar con una persona", "out_of_scope"),
+        ("i don't want to talk to someone", "out_of_scope"),
+        ("i don’t want to speak to a person", "nlu_fallback"),
+        ("no me interesa hablar con una persona", "out_of_scope"),
+        ("nao posso falar com alguem agora", "out_of_scope"),
+        ("quiero hablar con alguien de mi familia", "out_of_scope"),
+        ("connect me to wifi", "out_of_scope"),
+        ("quero me transferir pra outro abrigo", "out_of_scope"),
+        ("me passa pra mim o endereco", "nlu_fallback"),
+        ("are you a robot?", "bot_challenge"),
+    ],
+)
+def test_a_refusal_or_a_question_is_no_request_for_a_person(
+    identification, text, read_as
+):
+    assert guarded(identification, text, read_as) == read_as
+
+
+def test_a_request_that_names_a_service_is_a_search(identification):
+    text = "quiero hablar con una persona del albergue en tapachula"
+    message = classified(text, "find_service")
+    shelter = {"entity": "service_type", "value": "shelter", "start": 33, "end": 41}
+    message.set(ENTITIES, [shelter])
+    InputGuard({}).process(identification.process([message]))
+    assert message.get(INTENT)["name"] == "find_service"
+    # Untagged, its words still name the shelter; unsure, a search for it.
+    assert guarded(identification, text, "find_service") == "find_service"
+    assert guarded(identification, text, "nlu_fallback") == "find_service"
+
+
+def test_a_request_the_model_read_as_a_disclosure_keeps_its_leaning(identification):
+    # Unsupported, the disclosure reading is "not understood", whose reply offers a
+    # person and whose ranking tells the case what it was about.
+    text = "necesito hablar con alguien de lo que paso en el trabajo"
+    message = classified(text, "disclose_trafficking")
+    InputGuard({}).process(identification.process([message]))
+    assert message.get(INTENT)["name"] == "nlu_fallback"
+    ranking = [r["name"] for r in message.get(INTENT_RANKING_KEY)]
+    assert ranking[1] == "disclose_trafficking"
+
+
+def test_a_request_in_a_language_we_do_not_read_is_not_a_case(identification):
+    text = "je voudrais parler avec une persona real, s'il vous plait"
+    assert guarded(identification, text, "out_of_scope") == "unsupported_language"
 
 
 @pytest.mark.parametrize(
