@@ -24,10 +24,11 @@ DISCLOSURE_INTENTS = {
 }
 # And the category of each of those intents.
 DISCLOSURE_CATEGORIES = {intent: c for c, intent in DISCLOSURE_INTENTS.items()}
-# Not disclosures: the words a request for a person has (asks_for_person); the phrases
-# that are one on their own, the words that undo one just before it, and the people a
-# request about is no request for us (requests_person).
-PERSON, PERSON_REQUEST = "person", "person_request"
+# Not disclosures: the words a request for a person has and the phrases whose person
+# word names nobody ("en persona": asks_for_person); the phrases that are a request on
+# their own, the words that undo one just before it, and the people a request about is
+# no request for us (requests_person).
+PERSON, PERSON_IDIOM, PERSON_REQUEST = "person", "person_idiom", "person_request"
 PERSON_NEGATION, PERSON_OTHER = "person_negation", "person_other"
 # How many words before a request a negation undoes it ("no me interesa hablar con").
 NEGATION_REACH = 3
@@ -38,7 +39,14 @@ def lexicon(directory: Path = CUES_DIR) -> dict[str, tuple[str, ...]]:
     """Category → cue phrases of every language."""
     found: dict[str, list[str]] = {
         c: []
-        for c in (*CATEGORIES, PERSON, PERSON_REQUEST, PERSON_NEGATION, PERSON_OTHER)
+        for c in (
+            *CATEGORIES,
+            PERSON,
+            PERSON_IDIOM,
+            PERSON_REQUEST,
+            PERSON_NEGATION,
+            PERSON_OTHER,
+        )
     }
     for path in sorted(directory.glob("*.yml")):
         data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
@@ -71,6 +79,8 @@ def asks_for_person(text: str) -> bool:
     not ("necesito ayuda porfa")."""
     line = word_line(text)
     found = lexicon()
+    for idiom in found[PERSON_IDIOM]:  # "voy en persona", "human trafficking"
+        line = line.replace(f" {idiom} ", " ")
     return any(has_phrase(line, w) for w in (*found[PERSON], *found[PERSON_REQUEST]))
 
 

@@ -3,6 +3,7 @@ import pytest
 from amparo.cues import (
     CATEGORIES,
     PERSON,
+    PERSON_IDIOM,
     PERSON_NEGATION,
     PERSON_OTHER,
     PERSON_REQUEST,
@@ -68,6 +69,7 @@ def test_every_category_has_cues_and_every_cue_is_a_phrase():
     assert set(cues) == {
         *CATEGORIES,
         PERSON,
+        PERSON_IDIOM,
         PERSON_REQUEST,
         PERSON_NEGATION,
         PERSON_OTHER,
@@ -99,6 +101,12 @@ def test_a_bad_cue_file_is_refused(tmp_path):
         ("i need help please", False),
         ("preciso de ajuda por favor", False),
         ("ayudaaa", False),
+        # A person word that names nobody to talk to.
+        ("vi un documental sobre trata de personas", False),
+        ("i watched a film about human trafficking, where can i read more", False),
+        ("vi um documentario sobre trafico de pessoas", False),
+        ("i need a human being pls", True),
+        ("quero falar com alguem pessoalmente", True),
     ],
 )
 def test_a_request_for_a_person_names_one(text, asks):

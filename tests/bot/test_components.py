@@ -144,6 +144,8 @@ def test_a_danger_cue_wins_over_another_disclosure(identification):
         ("preciso de ajuda por favor", "ask_help"),
         ("quiero hablar con una persona", "request_human"),
         ("can someone call me", "request_human"),
+        ("que es la trata de personas?", "ask_help"),
+        ("where can i learn about human trafficking", "ask_help"),
     ],
 )
 def test_only_a_request_that_names_a_person_opens_a_case(identification, text, read_as):
