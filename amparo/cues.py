@@ -8,7 +8,7 @@ from pathlib import Path
 
 import yaml
 
-from amparo.text import has_phrase, phrase, word_line, words
+from amparo.text import has_phrase, phrase, word_line
 
 CUES_DIR = Path(__file__).with_name("data") / "cues"
 # When a message carries cues of several categories, the first one here decides: the
@@ -25,9 +25,9 @@ DISCLOSURE_INTENTS = {
 # And the category of each of those intents.
 DISCLOSURE_CATEGORIES = {intent: c for c, intent in DISCLOSURE_INTENTS.items()}
 # Not disclosures: the words a request for a person has and the phrases whose person
-# word names nobody ("en persona": asks_for_person); the phrases that are a request on
-# their own, the words that undo one just before it, and the people a request about is
-# no request for us (requests_person).
+# word names nobody ("trata de personas": asks_for_person); the phrases that are a
+# request on their own, the words that undo one just before it, and the people a
+# request about is no request for us (requests_person).
 PERSON, PERSON_IDIOM, PERSON_REQUEST = "person", "person_idiom", "person_request"
 PERSON_NEGATION, PERSON_OTHER = "person_negation", "person_other"
 # How many words before a request a negation undoes it ("no me interesa hablar con").
@@ -79,7 +79,7 @@ def asks_for_person(text: str) -> bool:
     not ("necesito ayuda porfa")."""
     line = word_line(text)
     found = lexicon()
-    for idiom in found[PERSON_IDIOM]:  # "voy en persona", "human trafficking"
+    for idiom in found[PERSON_IDIOM]:  # "trata de personas", "human trafficking"
         line = line.replace(f" {idiom} ", " ")
     return any(has_phrase(line, w) for w in (*found[PERSON], *found[PERSON_REQUEST]))
 
@@ -89,18 +89,15 @@ def requests_person(text: str) -> bool:
     "someone real", "me transfere pra alguem"): a request whatever the intent model
     reads. Not under a negation ("i don't want to talk to a person") nor about family
     ("quiero hablar con alguien de mi familia")."""
-    tokens = words(text)
+    line = word_line(text)
     found = lexicon()
-    if set(found[PERSON_OTHER]).intersection(tokens):
+    if any(has_phrase(line, word) for word in found[PERSON_OTHER]):
         return False
     negations = set(found[PERSON_NEGATION])
     for request in found[PERSON_REQUEST]:
-        wanted = request.split()
-        for start in range(len(tokens) - len(wanted) + 1):
-            if tokens[
-                start : start + len(wanted)
-            ] == wanted and not negations.intersection(
-                tokens[max(0, start - NEGATION_REACH) : start]
-            ):
+        at = line.find(f" {request} ")
+        while at >= 0:
+            if not negations.intersection(line[:at].split()[-NEGATION_REACH:]):
                 return True
+            at = line.find(f" {request} ", at + 1)
     return False

@@ -78,12 +78,11 @@ class InputGuard(ConfiguredComponent):
     A request for a person in so many words ("eres una maquina? quiero una persona")
     is ``request_human`` whatever else the model read, unless the words name a
     service or the model read an answer, a command or a disclosure; ``request_human``
-    without a
-    word for a person ("necesito ayuda porfa") becomes ``ask_help``; a refusal
-    that says where the person is and has no refusal word ("estoy en narnia")
-    becomes ``inform_place``; a search whose service the model did not tag gets the
-    one its words name ("y comida?"); a message that is confidently in a language we
-    do not answer in, with no cue, becomes ``unsupported_language``.
+    without a word for a person ("necesito ayuda porfa") becomes ``ask_help``; a
+    refusal that says where the person is and has no refusal word ("estoy en
+    narnia") becomes ``inform_place``; a search whose service the model did not tag
+    gets the one its words name ("y comida?"); a message that is confidently in a
+    language we do not answer in, with no cue, becomes ``unsupported_language``.
     """
 
     @staticmethod
@@ -135,8 +134,8 @@ class InputGuard(ConfiguredComponent):
                 intent in MAY_ASK_FOR_PERSON
                 and not unsure
                 and not foreign
-                and not _service_named(message)
                 and requests_person(text)
+                and not _service_named(message)
             ):
                 # "is this a robot? i need someone real": the words ask for a person.
                 # Not when they name a service ("... del albergue": a search), nor
