@@ -10,7 +10,7 @@ from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
 from amparo import language
-from amparo.cues import lexicon
+from amparo.cues import lexicon, requests_person
 from amparo.services import service_types
 from bot.components.disclosure import DISCLOSURE, DisclosureClassifier
 from bot.components.guard import InputGuard
@@ -223,7 +223,12 @@ def test_a_request_the_model_read_as_a_disclosure_keeps_its_leaning(identificati
 
 
 def test_a_request_in_a_language_we_do_not_read_is_not_a_case(identification):
-    text = "je voudrais parler avec une persona real, s'il vous plait"
+    # French with an English request phrase in it: the reply says which languages
+    # we speak rather than opening a case nobody here can read.
+    text = (
+        "bonjour, est-ce que je peux parler avec quelqu'un de vrai? someone real, merci"
+    )
+    assert requests_person(text)
     assert guarded(identification, text, "out_of_scope") == "unsupported_language"
 
 
