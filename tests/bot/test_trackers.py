@@ -38,6 +38,52 @@ def test_a_conversation_is_stored_until_the_person_erases_it(tmp_path, monkeypat
     assert asyncio.run(store.retrieve("p-2")) is not None
 
 
+def test_the_history_reads_and_stores_as_rasas_own_sql_store(tmp_path, monkeypatch):
+    """The store's own statements against Rasa's ORM queries on the same file: the
+    last session read (or all of them), new events appended after the stored ones."""
+    from rasa.core.tracker_store import SQLTrackerStore
+    from rasa.shared.core.events import SessionStarted
+
+    monkeypatch.setenv("AMPARO_TRACKER_DB", f"sqlite:///{tmp_path / 'tracker.db'}")
+    settings.cache_clear()
+    ours = AmparoTrackerStore(DOMAIN)
+    rasas = SQLTrackerStore(DOMAIN, dialect="sqlite", db=str(tmp_path / "tracker.db"))
+
+    def session(at: float, text: str) -> list:
+        return [
+            ActionExecuted("action_session_start", timestamp=at),
+            SessionStarted(timestamp=at),
+            ActionExecuted("action_listen", timestamp=at),
+            UserUttered(text, {"name": "greet"}, timestamp=at + 1),
+        ]
+
+    first = DialogueStateTracker.from_events("p-1", session(100, "hola"), DOMAIN.slots)
+    asyncio.run(ours.save(first))
+    tracker = asyncio.run(ours.retrieve("p-1"))
+    for event in [BotUttered("Hola", timestamp=102), *session(200, "otra vez")]:
+        tracker.update(event)
+    asyncio.run(ours.save(tracker))  # the second session, in the same turn
+    tracker = asyncio.run(ours.retrieve("p-1"))
+    tracker.update(BotUttered("Hola de nuevo", timestamp=202))
+    asyncio.run(ours.save(tracker))
+
+    def dump(tracker: DialogueStateTracker) -> list[dict]:
+        return [e.as_dict() for e in tracker.events]
+
+    latest = asyncio.run(ours.retrieve("p-1"))
+    assert dump(latest) == dump(asyncio.run(rasas.retrieve("p-1")))
+    said = [e.as_dict().get("text") for e in latest.events]
+    assert said[3:] == ["otra vez", "Hola de nuevo"]
+    full = asyncio.run(ours.retrieve_full_tracker("p-1"))
+    assert dump(full) == dump(asyncio.run(rasas.retrieve_full_tracker("p-1")))
+    assert len(full.events) == 10
+    stored = [e.as_dict() for e in full.events]
+    assert [e["timestamp"] for e in stored] == sorted(e["timestamp"] for e in stored)
+    with rasas.session_scope() as rows:
+        intents = [r.intent_name for r in rows.query(rasas.SQLEvent).order_by("id")]
+    assert intents.count("greet") == 2
+
+
 class Broker(EventBroker):
     """An event broker that keeps what it is given."""
 
