@@ -259,8 +259,11 @@ class Opened:
 
 def make_engine(url: str) -> Engine:
     """The engine for a URL; SQLite gets a directory, WAL and a busy timeout, so the
-    Rasa server, the action server and the desk can share one file."""
-    options: dict = {"future": True, "pool_pre_ping": True}
+    Rasa server, the action server and the desk can share one file. A database server's
+    connections are checked before use (one that restarted costs no turn once it is
+    back); a file's cannot be dropped, and are not."""
+    sqlite = url.startswith("sqlite")
+    options: dict = {"future": True, "pool_pre_ping": not sqlite}
     if url.startswith("sqlite:///") and not url.startswith("sqlite:///:memory:"):
         from pathlib import Path
 

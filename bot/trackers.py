@@ -12,8 +12,8 @@ its journal, channels/base.py; a web chat message by its client).
 
 The engine is amparo.cases.make_engine's, as erasure and retention use for the same
 database: connections pooled (Rasa's SQLite engine opened a new connection for every
-read and write of a turn), checked before use (a database that was away costs no turn
-once it is back), and on SQLite WAL with a busy timeout.
+read and write of a turn), a server's checked before use (a database that was away
+costs no turn once it is back), and on SQLite WAL with a busy timeout.
 
 A turn reads the history with one statement and stores its events with two (Rasa's
 count of the stored ones, then one insert of all the new ones), each made once and
