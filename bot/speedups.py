@@ -5,6 +5,11 @@ with ``jsonschema.validate``, which first checks the *schema* against JSON Schem
 meta-schema, on every call: under load that was 30 % of the Rasa server's event-loop
 time (bench/load.py profiled with py-spy). Here the schema is checked once and the
 response still validated every time, raising the same error with the same message.
+Each event of a response must match exactly one of Rasa's 23 event schemas
+(``oneOf``), which jsonschema tries one by one (2 ms for a response of five events).
+They are told apart by their ``event`` constant, so an event matches exactly one of
+them when it matches the one its ``event`` names: that one alone is tried (0.18 ms),
+and a response found wanting is validated Rasa's way for Rasa's error.
 
 **Loading the intent model.** To give the weights their shapes, Rasa trains the
 loaded TensorFlow model on one example before reading its weights: TensorFlow traces
@@ -42,6 +47,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import copy
 import os
 from functools import cache
 from graphlib import TopologicalSorter
@@ -65,16 +71,40 @@ from rasa.utils.tensorflow.constants import LEARNING_RATE, RUN_EAGERLY
 from rasa.utils.tensorflow.models import RasaModel
 
 
-@cache
-def _action_response_validator() -> Any:
-    schema = RemoteAction.action_response_format_spec()
-    validator = validator_for(schema)
-    validator.check_schema(schema)
-    return validator(schema)
+class _ResponseSchema:
+    """Rasa's schema of the action server's responses, checked once; ``valid`` reads
+    an event against the one event schema its ``event`` names."""
+
+    def __init__(self) -> None:
+        schema = RemoteAction.action_response_format_spec()
+        validator = validator_for(schema)
+        validator.check_schema(schema)
+        self.rasas = validator(schema)
+        lean = copy.deepcopy(schema)
+        variants = lean["properties"]["events"]["items"].pop("oneOf")
+        self.lean = validator(lean)
+        self.by_event = {
+            v["properties"]["event"]["const"]: validator(v) for v in variants
+        }
+        if len(self.by_event) != len(variants):
+            raise ValueError("Rasa's event schemas are not told apart by their type")
+
+    def valid(self, result: Any) -> bool:
+        return self.lean.is_valid(result) and all(
+            event["event"] in self.by_event
+            and self.by_event[event["event"]].is_valid(event)
+            for event in result.get("events", [])
+        )
+
+
+_response_schema = cache(_ResponseSchema)
 
 
 def _validate_action_result(self: RemoteAction, result: dict[str, Any]) -> bool:
-    error = best_match(_action_response_validator().iter_errors(result))
+    schema = _response_schema()
+    if schema.valid(result):
+        return True
+    error = best_match(schema.rasas.iter_errors(result))
     if error is None:
         return True
     error.message += (

@@ -8,11 +8,12 @@ import base64
 import os
 import subprocess
 import sys
+from datetime import datetime
 from typing import Any
 
 import pytest
 from aiohttp import web
-from jsonschema import ValidationError
+from jsonschema import ValidationError, validate
 from rasa.core.actions.action import RemoteAction
 from rasa.core.agent import Agent
 from rasa.engine.constants import PLACEHOLDER_IMPORTER
@@ -71,18 +72,97 @@ def test_a_valid_response_passes(action, response):
     "response",
     [
         {"events": "not a list"},
+        {"events": None},
+        [],
         {"events": [{"name": "place"}]},  # an event needs its type
         {"events": [{"event": "no_such_event"}]},
+        {"events": [{"event": 3}]},
+        {"events": [{"event": "slot", "value": "Tapachula"}]},  # which slot?
+        {"events": [{"event": "user", "text": 5}]},
+        {"events": [{"event": "action", "name": "x", "confidence": "high"}]},
+        {"events": [{"event": "bot", "timestamp": "yesterday"}]},
+        {"events": [{"event": "slot", "name": "a", "value": 1}, {"event": "nope"}]},
+        {"responses": [{"text": "hi"}, "hi"]},
     ],
 )
 def test_an_invalid_response_is_refused_as_before(action, response):
-    with pytest.raises(ValidationError, match="Failed to validate Action server"):
+    with pytest.raises(ValidationError) as ours:
         action._validate_action_result(response)
-    # The same verdict as Rasa's own jsonschema.validate.
-    from jsonschema import validate
+    assert "Failed to validate Action server" in ours.value.message
+    # The same verdict and error as Rasa's own jsonschema.validate.
+    with pytest.raises(ValidationError) as rasas:
+        _rasas_validate(response)
+    assert ours.value.message.startswith(rasas.value.message)
+    assert list(ours.value.path) == list(rasas.value.path)
 
-    with pytest.raises(ValidationError):
-        validate(response, RemoteAction.action_response_format_spec())
+
+def _rasas_validate(response: Any) -> None:
+    validate(response, RemoteAction.action_response_format_spec())
+
+
+def _every_event() -> list[dict[str, Any]]:
+    """One of each event Rasa serialises, as an action server sends them."""
+    from rasa.shared.core import events
+
+    return [
+        e.as_dict()
+        for e in [
+            events.UserUttered("hola", {"name": "greet", "confidence": 0.9}, []),
+            events.BotUttered("hi", {"buttons": [{"title": "1", "payload": "/a"}]}),
+            events.SlotSet("place", "Tapachula"),
+            events.SlotSet("results", [{"id": "a", "km": 1.5}]),
+            events.ActionExecuted("action_search_services", "RulePolicy", 1.0),
+            events.FollowupAction("action_listen"),
+            events.ActiveLoop("place_form"),
+            events.ActiveLoop(None),
+            events.Restarted(),
+            events.AllSlotsReset(),
+            events.SessionStarted(),
+            events.ActionReverted(),
+            events.UserUtteranceReverted(),
+            events.ConversationPaused(),
+            events.ConversationResumed(),
+            events.StoryExported(),
+            events.ReminderScheduled("EXTERNAL_x", datetime(2026, 1, 1)),
+            events.ReminderCancelled(name="r"),
+            events.ActionExecutionRejected("place_form"),
+            events.LoopInterrupted(True),
+            events.AgentUttered("x"),
+            events.EntitiesAdded([{"entity": "place", "value": "Lima"}]),
+            events.DefinePrevUserUtteredFeaturization(False),
+        ]
+    ]
+
+
+def test_every_event_rasa_sends_is_read_as_rasa_reads_it(action):
+    every = _every_event()
+    assert action._validate_action_result({"events": every, "responses": []})
+    # Each alone, and each made wrong in its type, its time or a field.
+    for event in every:
+        for wrong in (
+            event,
+            {**event, "event": "no_such_event"},
+            {**event, "timestamp": "now"},
+            {**event, "name": 7},
+            {**event, "text": []},
+        ):
+            response = {"events": [every[0], wrong]}
+            try:
+                _rasas_validate(response)
+            except ValidationError:
+                with pytest.raises(ValidationError):
+                    action._validate_action_result(response)
+            else:
+                assert action._validate_action_result(response) is True
+
+
+def test_rasas_event_schemas_are_told_apart_by_their_type():
+    """What the quick check stands on: each of Rasa's event schemas names its own
+    type, so an event can match none but the one it names."""
+    schema = RemoteAction.action_response_format_spec()
+    variants = schema["properties"]["events"]["items"]["oneOf"]
+    types = [v["properties"]["event"]["const"] for v in variants]
+    assert len(types) == len(set(types)) > 20
 
 
 def test_rasa_loads_models_with_the_fast_load():
