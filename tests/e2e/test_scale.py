@@ -210,9 +210,15 @@ def scale_out(tmp: Path, url: str, client) -> Iterator[Scaled]:
 
 
 def conversation(scaled: Scaled, phone: str, texts: list[str], gap: float) -> None:
+    """Sends the texts `gap` seconds apart, each without waiting for the one before
+    to be answered, and returns once every webhook request has been answered."""
+    posts = []
     for body in texts:
-        threading.Thread(target=scaled.sms, args=(phone, body), daemon=True).start()
+        posts.append(threading.Thread(target=scaled.sms, args=(phone, body)))
+        posts[-1].start()
         time.sleep(gap)
+    for post in posts:
+        post.join()
 
 
 def test_each_conversation_stays_in_order_across_two_processes(scaled):
@@ -246,8 +252,13 @@ def test_each_conversation_stays_in_order_across_two_processes(scaled):
     finally:
         stop.set()
         watcher.join()
-    # nginx's access log: which process each of those twelve messages went to
+    # nginx's access log: which process each of those twelve messages went to (a
+    # request's line is written just after its answer is sent)
+    deadline = time.monotonic() + 5
     taken = access.read_text().splitlines()[before:]
+    while len(taken) < 12 and time.monotonic() < deadline:
+        time.sleep(0.1)
+        taken = access.read_text().splitlines()[before:]
     errors = scaled.stack.folder / "nginx-error.log"
     why = "\n".join([*taken, errors.read_text() if errors.is_file() else ""])
     for name in scaled.stack.rasa_names:
