@@ -32,6 +32,12 @@ from amparo.cues import (
         ("tem alguem me seguindo", "danger"),
         ("quero morrer", "self_harm"),
         ("fui estuprada no caminho", "violence"),
+        # An armed group's ultimatum: leave, or pay.
+        ("os traficante deram 24h pra gente sair da comunidade", "danger"),
+        ("a facçao mandou eu sair do bairro ate amanha", "danger"),
+        ("la mara nos dio hasta el lunes, si no nos vamos nos matan", "danger"),
+        ("gang say pay by friday or else", "danger"),
+        ("they gave us 24 hours to leave the house", "danger"),
     ],
 )
 def test_a_disclosure_is_caught_whatever_else_the_message_asks(text, category):
@@ -47,6 +53,9 @@ def test_numbers_first_categories_win_when_several_match():
     "text",
     [
         "me muero de hambre jaja",
+        "preciso comer algo ou morro de fome kkk",
+        "the boss gave us 24 hours to finish the job",
+        "tenemos que salir del albergue mañana, saben de otro?",
         "this heat is killing me",
         "looking for a shelter for my kids",
         "necesito un albergue en tapachula",
