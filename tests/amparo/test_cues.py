@@ -38,6 +38,16 @@ from amparo.cues import (
         ("la mara nos dio hasta el lunes, si no nos vamos nos matan", "danger"),
         ("gang say pay by friday or else", "danger"),
         ("they gave us 24 hours to leave the house", "danger"),
+        # Sex or nude photos demanded for aid; held for ransom; slavery and wages kept
+        # for a debt; a child beaten by a carer; walking into water.
+        ("el encargado del albergue me pide fotos sin ropa", "violence"),
+        ("the guard at the shelter asks the girls for nude pics", "violence"),
+        ("los polleros no nos dejan ir hasta que la familia pague", "danger"),
+        ("they wont let us go until our family pay", "danger"),
+        ("nos tratan como esclavos en el rancho", "trafficking"),
+        ("o patrao desconta tudo do pagamento", "trafficking"),
+        ("o padrasto bate nele com cinto quando chora", "child_at_risk"),
+        ("sometimes i think about walking into the sea", "self_harm"),
     ],
 )
 def test_a_disclosure_is_caught_whatever_else_the_message_asks(text, category):
@@ -55,6 +65,9 @@ def test_numbers_first_categories_win_when_several_match():
         "me muero de hambre jaja",
         "preciso comer algo ou morro de fome kkk",
         "the boss gave us 24 hours to finish the job",
+        "tengo que mandar fotos del pasaporte para el tramite",
+        "we went for a walk by the river with the kids",
+        "can my family pay the fee when we get there?",
         "tenemos que salir del albergue mañana, saben de otro?",
         "this heat is killing me",
         "looking for a shelter for my kids",
