@@ -50,7 +50,9 @@ NOT_A_SEARCH = {*DISCLOSURE_INTENTS.values(), REQUEST_HUMAN}
 # The intent model's disclosure readings that need the lexicon or the classifier.
 UNSUPPORTED_DISCLOSURES = set(DISCLOSURE_INTENTS.values()) - NUMBERS_FIRST
 # Readings a request for a person in so many words overrides ("eres un robot? quiero
-# una persona" read as bot_challenge); never an answer such as "no" or "later".
+# una persona" read as bot_challenge); never an answer such as "no" or "later". A
+# language named beside it ("i want a person, my english is not good") is the
+# detector's to act on, whatever the intent.
 MAY_ASK_FOR_PERSON = {
     "bot_challenge",
     "out_of_scope",
@@ -58,6 +60,7 @@ MAY_ASK_FOR_PERSON = {
     ASK_HELP,
     "greet",
     FIND_SERVICE,
+    "choose_language",
 }
 
 

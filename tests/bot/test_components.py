@@ -164,6 +164,8 @@ def test_only_a_request_that_names_a_person_opens_a_case(identification, text, r
             "queria conversar com alguem do escritorio sobre meu processo",
             "find_service",
         ),
+        ("quiero hablar con alguien en español", "choose_language"),
+        ("can i talk to a real person? english or spanish", "choose_language"),
     ],
 )
 def test_a_request_for_a_person_in_so_many_words_opens_a_case(
@@ -191,6 +193,8 @@ def test_an_answer_stays_an_answer_whatever_its_words(identification, answer):
         ("quero me transferir pra outro abrigo", "out_of_scope"),
         ("me passa pra mim o endereco", "nlu_fallback"),
         ("are you a robot?", "bot_challenge"),
+        ("english please", "choose_language"),
+        ("prefiro falar em portugues", "choose_language"),
     ],
 )
 def test_a_refusal_or_a_question_is_no_request_for_a_person(
