@@ -48,7 +48,7 @@ from amparo.handoff import lines_for
 from amparo.privacy import erase_person
 from amparo.responses import responses
 from amparo.settings import Settings
-from channels.outbound import NEEDS, DeliveryError, Sender
+from channels.outbound import NEEDS, DeliveryError, Sender, close_all
 
 logger = logging.getLogger(__name__)
 
@@ -521,6 +521,10 @@ def create_app(
         await asyncio.to_thread(store.seed_templates, template_rows)
         app.add_task(deliver_forever(store, senders))
         app.add_task(remind_forever(store, config))
+
+    @app.listener("after_server_stop")
+    async def close_senders(app: Sanic, _loop) -> None:
+        await close_all(senders)
 
     return app
 

@@ -275,6 +275,11 @@ class PhoneInput(AmparoInput):
             if self.ready:
                 self.in_background(self.replay(on_new_message, app))
 
+        @blueprint.listener("after_server_stop")
+        async def closing(app, loop) -> None:
+            if self.ready:
+                await self.sender.close()
+
         return blueprint
 
     async def take(

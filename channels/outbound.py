@@ -39,6 +39,9 @@ class Sender(Protocol):
         self, recipient: str, text: str, buttons: list[dict] | None = None
     ) -> None: ...
 
+    async def close(self) -> None:
+        """Lets go of the sender's connections (when its server stops)."""
+
 
 class PhoneSender(Sender, Protocol):
     async def deliver(
@@ -52,6 +55,9 @@ class CallbackSender:
 
     def __init__(self, url: str):
         self.url = url
+
+    async def close(self) -> None:
+        """Nothing kept: each send has its own session."""
 
     async def send(
         self, recipient: str, text: str, buttons: list[dict] | None = None
@@ -101,6 +107,12 @@ class TwilioSender:
             self._client = client
         return self._client
 
+    async def close(self) -> None:
+        """Closes the client's aiohttp session (a later send opens another)."""
+        if self._client is not None:
+            client, self._client = self._client, None
+            await client.http_client.close()
+
     async def send(
         self, recipient: str, text: str, buttons: list[dict] | None = None
     ) -> None:
@@ -140,17 +152,22 @@ class TelegramSender:
         from telegram import Bot
         from telegram.request import HTTPXRequest
 
+        # The default is one connection: conversations would queue for it.
+        self.request = HTTPXRequest(
+            connection_pool_size=32,
+            pool_timeout=TIMEOUT_SECONDS,
+            read_timeout=TIMEOUT_SECONDS,
+        )
         self.bot = Bot(
             config.telegram_token,
             base_url=f"{config.telegram_api_url}/bot",
             base_file_url=f"{config.telegram_api_url}/file/bot",
-            # The default is one connection: conversations would queue for it.
-            request=HTTPXRequest(
-                connection_pool_size=32,
-                pool_timeout=TIMEOUT_SECONDS,
-                read_timeout=TIMEOUT_SECONDS,
-            ),
+            request=self.request,
         )
+
+    async def close(self) -> None:
+        """Closes the connections (a later send opens them again)."""
+        await self.request.shutdown()
 
     async def send(
         self, recipient: str, text: str, buttons: list | None = None
@@ -163,6 +180,7 @@ class TelegramSender:
         """Sends to a chat already known (the one a message just came from)."""
         from telegram.error import TelegramError
 
+        await self.request.initialize()  # opens them again after close()
         pieces = split(text, TELEGRAM_LIMIT) or [text]
         for number, piece in enumerate(pieces, 1):
             markup = keyboard(buttons) if number == len(pieces) else None
@@ -175,6 +193,7 @@ class TelegramSender:
         """Stops the spinner on the tapped button; a failure here changes nothing."""
         from telegram.error import TelegramError
 
+        await self.request.initialize()
         with contextlib.suppress(TelegramError):
             await self.bot.answer_callback_query(callback_id)
 
@@ -236,6 +255,12 @@ ENVIRONMENT = {
 def missing(config: Settings, channel: str) -> list[str]:
     """The environment variables a phone channel still needs (none: it is on)."""
     return [ENVIRONMENT[name] for name in NEEDS[channel] if not getattr(config, name)]
+
+
+async def close_all(senders: dict[str, Sender]) -> None:
+    """Closes every sender's connections: the server that used them has stopped."""
+    for sender in senders.values():
+        await sender.close()
 
 
 def push_senders(config: Settings) -> dict[str, Sender]:

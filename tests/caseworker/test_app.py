@@ -24,7 +24,13 @@ from amparo.cases import FAILED, PENDING, SENT, CaseMessage, CaseStore
 from amparo.contacts import ContactStore, Keys
 from amparo.responses import responses
 from amparo.settings import Settings
-from caseworker.app import COOKIE, deliver_once, remind_once, template_rows
+from caseworker.app import (
+    COOKIE,
+    create_app,
+    deliver_once,
+    remind_once,
+    template_rows,
+)
 from channels.outbound import DeliveryError
 from scripts.stack import free_port
 from tests.conftest import TEST_DATA_KEY, TEST_ID_KEY
@@ -354,6 +360,22 @@ def test_one_channel_s_bug_does_not_stop_the_others(store):
     assert sent == 1 and recorder.sent == [("p-fine-0001", "hola")]
     [message] = store.messages(broken.id)
     assert message.status == PENDING and "a bug in a channel" in message.error
+
+
+class Closing(Recorder):
+    closed = False
+
+    async def close(self):
+        self.closed = True
+
+
+def test_the_desk_closes_its_senders_when_it_stops(store):
+    senders = {"callback": Closing(), "sms": Closing()}
+    app = create_app(store, Settings(), senders, name="desk_stopping")
+    for future in app._future_listeners:  # Sanic registers them when it starts
+        if future.event == "after_server_stop":
+            asyncio.run(future.listener(app, None))
+    assert all(sender.closed for sender in senders.values())
 
 
 def test_a_malformed_transfer_is_refused_not_a_crash(desk):

@@ -343,6 +343,22 @@ class Phone:
         asyncio.run(run())
 
 
+def test_a_channel_closes_its_sender_when_its_server_stops():
+    closed = []
+
+    class Closing:
+        async def close(self):
+            closed.append(True)
+
+    phone = Phone()
+    phone.input.ready, phone.input.sender = True, Closing()
+    blueprint = phone.input.blueprint(on_new_message=None)
+    for future in blueprint._future_listeners:  # Sanic registers them at start
+        if future.event == "after_server_stop":
+            asyncio.run(future.listener(None, None))
+    assert closed == [True]
+
+
 def test_a_delivery_is_answered_once(store):
     phone, bot = Phone(), Offering()
     assert phone.take(bot, "SM1") is None

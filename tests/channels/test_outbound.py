@@ -19,6 +19,18 @@ from tests.fakes import TELEGRAM_TOKEN, TWILIO_SID, TWILIO_TOKEN, FakeApis
 PHONE = "+5215512345678"
 
 
+def sent_by(sender, recipient, text, buttons=None):
+    """Sends as a server does, then closes the sender as the server's stop does."""
+
+    async def send_and_close():
+        try:
+            await sender.send(recipient, text, buttons)
+        finally:
+            await sender.close()
+
+    asyncio.run(send_and_close())
+
+
 @pytest.fixture(scope="module")
 def apis():
     fake = FakeApis()
@@ -44,7 +56,7 @@ def config(apis):
 
 def test_whatsapp_goes_to_the_kept_address_from_our_number(apis, config):
     person = contacts().conversation("whatsapp", f"whatsapp:{PHONE}")
-    asyncio.run(TwilioSender("whatsapp", config).send(person, "Hola 👋 «ayuda»"))
+    sent_by(TwilioSender("whatsapp", config), person, "Hola 👋 «ayuda»")
     (sent,) = apis.messages()
     assert sent.fields["To"] == f"whatsapp:{PHONE}"
     assert sent.fields["From"] == "whatsapp:+14155238886"
@@ -54,7 +66,7 @@ def test_whatsapp_goes_to_the_kept_address_from_our_number(apis, config):
 def test_sms_drops_what_would_double_the_price_and_splits_long_texts(apis, config):
     person = contacts().conversation("sms", PHONE)
     text = "Albergue «Belén» — abierto 📍 " + "palabra " * 300
-    asyncio.run(TwilioSender("sms", config).send(person, text))
+    sent_by(TwilioSender("sms", config), person, text)
     sent = apis.messages(PHONE)
     assert len(sent) == 2 and all(len(s.text) <= 1600 for s in sent)
     assert sent[0].text.startswith('Albergue "Belén" - abierto palabra')
@@ -65,9 +77,9 @@ def test_a_refusal_or_an_unknown_person_is_a_delivery_error(apis, config):
     person = contacts().conversation("sms", PHONE)
     apis.refuse = 1
     with pytest.raises(DeliveryError, match="Twilio refused"):
-        asyncio.run(TwilioSender("sms", config).send(person, "hola"))
+        sent_by(TwilioSender("sms", config), person, "hola")
     with pytest.raises(DeliveryError, match="no address"):
-        asyncio.run(TwilioSender("sms", config).send("sms-unknown", "hola"))
+        sent_by(TwilioSender("sms", config), "sms-unknown", "hola")
     assert apis.messages() == []
 
 
@@ -75,13 +87,13 @@ def test_a_closed_port_is_a_delivery_error(config):
     person = contacts().conversation("sms", PHONE)
     config = dataclasses.replace(config, twilio_api_url="http://127.0.0.1:9")
     with pytest.raises(DeliveryError):
-        asyncio.run(TwilioSender("sms", config).send(person, "hola"))
+        sent_by(TwilioSender("sms", config), person, "hola")
 
 
 def test_telegram_buttons_are_an_inline_keyboard(apis, config):
     person = contacts().conversation("telegram", "777000111")
     buttons = [("Albergue", '/find_service{"service_type": "shelter"}'), ("Más", "#2")]
-    asyncio.run(TelegramSender(config).send(person, "¿Qué buscas?", buttons))
+    sent_by(TelegramSender(config), person, "¿Qué buscas?", buttons)
     (sent,) = apis.messages("777000111")
     rows = sent.markup["inline_keyboard"]
     assert [r[0]["callback_data"] for r in rows] == [b[1] for b in buttons]
@@ -90,7 +102,7 @@ def test_telegram_buttons_are_an_inline_keyboard(apis, config):
 def test_a_telegram_location_request_is_a_one_tap_reply_keyboard(apis, config):
     person = contacts().conversation("telegram", "777000111")
     buttons = [("📍 Enviar mi ubicación", "/share_location")]
-    asyncio.run(TelegramSender(config).send(person, "¿Dónde estás?", buttons))
+    sent_by(TelegramSender(config), person, "¿Dónde estás?", buttons)
     (sent,) = apis.messages("777000111")
     assert sent.markup["keyboard"][0][0]["request_location"] is True
     assert sent.markup["one_time_keyboard"] is True
@@ -100,7 +112,7 @@ def test_telegram_refusal_is_a_delivery_error(apis, config):
     person = contacts().conversation("telegram", "777000111")
     apis.refuse = 1
     with pytest.raises(DeliveryError):
-        asyncio.run(TelegramSender(config).send(person, "hola"))
+        sent_by(TelegramSender(config), person, "hola")
 
 
 def test_only_configured_channels_get_a_sender(config):
@@ -109,6 +121,31 @@ def test_only_configured_channels_get_a_sender(config):
     assert set(push_senders(bare)) == {"whatsapp"}
     assert missing(bare, "sms") == ["TWILIO_SMS_FROM"]
     assert missing(bare, "telegram") == ["TELEGRAM_WEBHOOK_SECRET"]
+
+
+def test_a_sender_closed_at_server_stop_lets_go_of_its_connections(apis, config):
+    """Its server stopped, a sender closes what it kept open (an unclosed aiohttp
+    session is a warning at exit); a send after that opens them again."""
+    sms = TwilioSender("sms", config)
+    telegram = TelegramSender(config)
+    person = contacts().conversation("sms", PHONE)
+    chat = contacts().conversation("telegram", "777000111")
+
+    async def twice() -> None:
+        await sms.send(person, "uno")
+        session = sms.client().http_client.session
+        await sms.close()
+        assert session.closed
+        await telegram.send(chat, "uno")
+        await telegram.close()
+        await sms.send(person, "dos")
+        await telegram.send(chat, "dos")
+        await sms.close()
+        await telegram.close()
+
+    asyncio.run(twice())
+    assert [m.text for m in apis.messages(PHONE)] == ["uno", "dos"]
+    assert [m.text for m in apis.messages("777000111")] == ["uno", "dos"]
 
 
 def test_the_webhook_is_registered_with_its_secret(apis, config, monkeypatch):
