@@ -279,7 +279,7 @@ def make_engine(url: str) -> Engine:
             connect_args={"check_same_thread": False},
         )
     engine = create_engine(url, **options)
-    if engine.dialect.name == "sqlite":
+    if sqlite:
 
         @event.listens_for(engine, "connect")
         def _sqlite(connection, _record) -> None:
