@@ -35,17 +35,26 @@ _FEATURES = {
 
 
 class DisclosureModel:
-    """Reads a message as one of ``CATEGORIES`` or as ``NONE``."""
+    """Reads a message as one of ``CATEGORIES`` or as ``NONE``.
 
-    def __init__(self, pipeline: Pipeline) -> None:
+    ``lean``: how far below ``NONE``'s score the best category may score and still
+    be read (recall comes first: a miss costs the numbers and the offer of a person,
+    a false alarm a reply the person can decline). 0 reads the higher score.
+    """
+
+    def __init__(self, pipeline: Pipeline, lean: float = 0.0) -> None:
         unknown = set(pipeline.classes_) - set(LABELS)
         if unknown:
             raise ValueError(f"unknown disclosure labels {sorted(unknown)}")
+        if NONE not in pipeline.classes_:
+            raise ValueError(f"a disclosure model needs the label {NONE!r}")
         self._pipeline = pipeline
+        self._none = list(pipeline.classes_).index(NONE)
+        self._lean = lean
 
     @classmethod
     def train(
-        cls, examples: Iterable[tuple[str, str]], c: float = 1.0
+        cls, examples: Iterable[tuple[str, str]], c: float = 1.0, lean: float = 0.0
     ) -> DisclosureModel:
         """A model from (text, label) pairs; every label must be in ``LABELS``."""
         # Sorted: the solver visits examples in order, so the order of the files
@@ -58,15 +67,22 @@ class DisclosureModel:
             make_union(*(_vectorizer(**f) for f in _FEATURES.values())),
             LinearSVC(C=c, class_weight="balanced", random_state=0),
         )
-        return cls(pipeline.fit([text for text, _ in pairs], labels))
+        return cls(pipeline.fit([text for text, _ in pairs], labels), lean)
 
     def read(self, text: str) -> str | None:
         """The category ``text`` discloses, or None."""
         folded = phrase(text)
         if not folded:
             return None
-        label = str(self._pipeline.predict([folded])[0])
-        return None if label == NONE else label
+        scores = self._pipeline.decision_function([folded])[0]
+        if np.ndim(scores) == 0:  # two labels: one plane, positive for the second
+            scores = np.array([-scores, scores])
+        none = scores[self._none]
+        scores[self._none] = -np.inf
+        best = int(np.argmax(scores))
+        if scores[best] <= none - self._lean:
+            return None
+        return str(self._pipeline.classes_[best])
 
     def save(self, path: Path) -> None:
         """Numbers and strings only (NumPy's format, no pickle): the vocabularies,
@@ -83,7 +99,7 @@ class DisclosureModel:
             np.savez_compressed(file, **arrays)
 
     @classmethod
-    def load(cls, path: Path) -> DisclosureModel:
+    def load(cls, path: Path, lean: float = 0.0) -> DisclosureModel:
         # allow_pickle=False: a model file holds numbers and strings, never code.
         with np.load(path, allow_pickle=False) as saved:
             vectorizers = []
@@ -95,7 +111,7 @@ class DisclosureModel:
             svm = LinearSVC()
             svm.coef_, svm.intercept_ = saved["coef"], saved["intercept"]
             svm.classes_ = saved["classes"]
-        return cls(make_pipeline(make_union(*vectorizers), svm))
+        return cls(make_pipeline(make_union(*vectorizers), svm), lean)
 
 
 def _vectorizer(**config: object) -> TfidfVectorizer:

@@ -37,7 +37,7 @@ class DisclosureClassifier(GraphComponent):
 
     @staticmethod
     def get_default_config() -> dict[str, Any]:
-        return {"C": 1.0}
+        return {"C": 1.0, "lean": 0.0}
 
     @staticmethod
     def required_packages() -> list[str]:
@@ -83,7 +83,7 @@ class DisclosureClassifier(GraphComponent):
         **kwargs: Any,
     ) -> DisclosureClassifier:
         with model_storage.read_from(resource) as directory:
-            model = DisclosureModel.load(directory / _FILE)
+            model = DisclosureModel.load(directory / _FILE, lean=config["lean"])
         return cls(config, model_storage, resource, model)
 
     def train(self, training_data: TrainingData) -> Resource:
@@ -95,7 +95,9 @@ class DisclosureClassifier(GraphComponent):
             )
             for example in training_data.intent_examples
         ]
-        self._model = DisclosureModel.train(examples, c=self._config["C"])
+        self._model = DisclosureModel.train(
+            examples, c=self._config["C"], lean=self._config["lean"]
+        )
         with self._storage.write_to(self._resource) as directory:
             self._model.save(directory / _FILE)
         return self._resource

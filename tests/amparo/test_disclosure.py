@@ -2,6 +2,7 @@ import numpy as np
 import pytest
 
 from amparo.disclosure import NONE, DisclosureModel
+from amparo.text import phrase
 
 EXAMPLES = [
     ("mi pareja me pega", "violence"),
@@ -76,3 +77,22 @@ def test_it_needs_both_disclosures_and_other_messages():
         DisclosureModel.train([("hola", NONE), ("gracias", NONE)])
     with pytest.raises(ValueError, match="unknown disclosure labels"):
         DisclosureModel.train([("hola", NONE), ("me pega", "abuse")])
+    with pytest.raises(ValueError, match="needs the label"):
+        DisclosureModel.train([("me pega", "violence"), ("me siguen", "danger")])
+
+
+def test_lean_reads_a_category_that_scores_just_below_none(model):
+    texts = ["me pega mi marido", "tengo miedo", "mi hijo se perdio", "hola", "gracias"]
+    scores = model._pipeline.decision_function([phrase(t) for t in texts])
+    none = list(model._pipeline.classes_).index(NONE)
+    below = np.delete(scores, none, axis=1).max(axis=1) - scores[:, none]
+    # Without lean the higher score decides, as the classifier's own prediction does.
+    assert [model.read(t) for t in texts] == [
+        None if label == NONE else label
+        for label in model._pipeline.predict([phrase(t) for t in texts])
+    ]
+    leaning = DisclosureModel(model._pipeline, lean=-below.min() + 0.01)
+    assert all(leaning.read(t) is not None for t in texts)
+    # A category further below none than lean stays unread.
+    strict = DisclosureModel(model._pipeline, lean=-below.max() - 0.01)
+    assert all(strict.read(t) is None for t in texts)

@@ -510,6 +510,14 @@ def test_the_disclosure_classifier_is_trained_saved_and_loaded(tmp_path):
     assert DISCLOSURE in messages[0].as_dict(only_output_properties=True)
     assert DISCLOSURE not in messages[3].data  # a button is not the person's words
 
+    # The configured lean is read at load time: a large one reads every worded
+    # message as some disclosure.
+    leaning = DisclosureClassifier.load(
+        {**config, "lean": 100.0}, storage, resource, context
+    )
+    [message] = leaning.process([Message(data={TEXT: "necesito comida"})])
+    assert message.get(DISCLOSURE) is not None
+
 
 def test_a_model_without_its_disclosure_classifier_does_not_load(tmp_path):
     """Better no bot than a bot that silently stopped noticing disclosures."""
