@@ -39,7 +39,8 @@ class DisclosureModel:
 
     ``lean``: how far below ``NONE``'s score the best category may score and still
     be read (recall comes first: a miss costs the numbers and the offer of a person,
-    a false alarm a reply the person can decline). 0 reads the higher score.
+    a false alarm a reply the person can decline). 0 reads the higher score; a
+    negative lean asks a category to beat ``NONE`` by that much.
     """
 
     def __init__(self, pipeline: Pipeline, lean: float = 0.0) -> None:
@@ -54,7 +55,7 @@ class DisclosureModel:
 
     @classmethod
     def train(
-        cls, examples: Iterable[tuple[str, str]], c: float = 1.0, lean: float = 0.0
+        cls, examples: Iterable[tuple[str, str]], c: float = 1.0
     ) -> DisclosureModel:
         """A model from (text, label) pairs; every label must be in ``LABELS``."""
         # Sorted: the solver visits examples in order, so the order of the files
@@ -67,7 +68,7 @@ class DisclosureModel:
             make_union(*(_vectorizer(**f) for f in _FEATURES.values())),
             LinearSVC(C=c, class_weight="balanced", random_state=0),
         )
-        return cls(pipeline.fit([text for text, _ in pairs], labels), lean)
+        return cls(pipeline.fit([text for text, _ in pairs], labels))
 
     def read(self, text: str) -> str | None:
         """The category ``text`` discloses, or None."""

@@ -95,9 +95,7 @@ class DisclosureClassifier(GraphComponent):
             )
             for example in training_data.intent_examples
         ]
-        self._model = DisclosureModel.train(
-            examples, c=self._config["C"], lean=self._config["lean"]
-        )
+        self._model = DisclosureModel.train(examples, c=self._config["C"])
         with self._storage.write_to(self._resource) as directory:
             self._model.save(directory / _FILE)
         return self._resource

@@ -1,6 +1,7 @@
 import numpy as np
 import pytest
 
+from amparo.cues import CATEGORIES
 from amparo.disclosure import NONE, DisclosureModel
 from amparo.text import phrase
 
@@ -83,16 +84,41 @@ def test_it_needs_both_disclosures_and_other_messages():
 
 def test_lean_reads_a_category_that_scores_just_below_none(model):
     texts = ["me pega mi marido", "tengo miedo", "mi hijo se perdio", "hola", "gracias"]
-    scores = model._pipeline.decision_function([phrase(t) for t in texts])
+    folded = [phrase(t) for t in texts]
+    scores = model._pipeline.decision_function(folded)
     none = list(model._pipeline.classes_).index(NONE)
     below = np.delete(scores, none, axis=1).max(axis=1) - scores[:, none]
     # Without lean the higher score decides, as the classifier's own prediction does.
+    predicted = model._pipeline.predict(folded)
     assert [model.read(t) for t in texts] == [
-        None if label == NONE else label
-        for label in model._pipeline.predict([phrase(t) for t in texts])
+        None if label == NONE else label for label in predicted
     ]
-    leaning = DisclosureModel(model._pipeline, lean=-below.min() + 0.01)
-    assert all(leaning.read(t) is not None for t in texts)
-    # A category further below none than lean stays unread.
-    strict = DisclosureModel(model._pipeline, lean=-below.max() - 0.01)
-    assert all(strict.read(t) is None for t in texts)
+    # A lean between two messages' distances below none reads the nearer one only.
+    nearer, further = sorted(-below[below < 0])[:2]
+    assert nearer < further
+    leaning = DisclosureModel(model._pipeline, lean=(nearer + further) / 2)
+    readings = [leaning.read(t) for t in texts]
+    for reading, distance in zip(readings, -below, strict=True):
+        if distance < (nearer + further) / 2:
+            assert reading in CATEGORIES  # never the label "none" itself
+        else:
+            assert reading is None
+    assert sum(r is not None for r in readings) > sum(
+        label != NONE for label in predicted
+    )
+
+
+@pytest.mark.parametrize("labels", [("violence", NONE), (NONE, "danger")])
+def test_a_model_of_two_labels_leans_the_same_way(labels):
+    category = next(label for label in labels if label != NONE)
+    examples = [(text, category if label != NONE else NONE) for text, label in EXAMPLES]
+    model = DisclosureModel.train(examples)
+    texts = ["mi pareja me pega", "me estan siguiendo", "hola", "tengo hambre"]
+    plain = [model.read(t) for t in texts]
+    assert plain[0] == category and plain[2] is None
+    assert [DisclosureModel(model._pipeline, lean=100).read(t) for t in texts] == [
+        category
+    ] * len(texts)
+    assert all(
+        DisclosureModel(model._pipeline, lean=-100).read(t) is None for t in texts
+    )
