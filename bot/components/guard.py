@@ -47,6 +47,9 @@ NLU_FALLBACK, FIND_SERVICE, SERVICE_TYPE = (
 )
 # A model that leaned to one of these, even unsure, is not read as searching.
 NOT_A_SEARCH = {*DISCLOSURE_INTENTS.values(), REQUEST_HUMAN}
+# Less sure of a reading than this, the model did not lean to it: the
+# FallbackClassifier's threshold in config.yml ("y comida?" read as nothing above 0.17).
+LEANING = 0.4
 # The intent model's disclosure readings that need the lexicon or the classifier.
 UNSUPPORTED_DISCLOSURES = set(DISCLOSURE_INTENTS.values()) - NUMBERS_FIRST
 # Readings a request for a person in so many words overrides ("eres un robot? quiero
@@ -177,6 +180,8 @@ class InputGuard(ConfiguredComponent):
                 # noise, even a disclosure; the reply says which languages we speak.
                 # A reading of danger stands: the numbers help in any language.
                 _override_intent(message, UNSUPPORTED_LANGUAGE)
+            if message.get(INTENT, {}).get(INTENT_NAME_KEY) == INFORM_PLACE:
+                _drop_unknown_services(message)
         return messages
 
 
@@ -197,14 +202,15 @@ def _unsure(message: Message) -> str:
 
 def _service_asked(message: Message, unsure: bool) -> str | None:
     """The service type a message names, unless the model leaned to a disclosure or
-    to asking for a person (then it is not read as a search) and that reading was
-    not already found unsupported."""
+    to asking for a person (at least ``LEANING`` sure of it: then it is not read as a
+    search) and that reading was not already found unsupported."""
     ranking = message.get(INTENT_RANKING_KEY) or []
-    leaning = next(
-        (r[INTENT_NAME_KEY] for r in ranking if r[INTENT_NAME_KEY] != NLU_FALLBACK),
-        None,
-    )
-    if leaning in NOT_A_SEARCH and not unsure:
+    leaning = next((r for r in ranking if r[INTENT_NAME_KEY] != NLU_FALLBACK), {})
+    if (
+        leaning.get(INTENT_NAME_KEY) in NOT_A_SEARCH
+        and leaning.get(PREDICTED_CONFIDENCE_KEY, 1.0) >= LEANING
+        and not unsure
+    ):
         return None
     found = named_in(message.get(TEXT) or "", service_types())
     return found.id if found else None
@@ -224,6 +230,21 @@ def _service_tagged(message: Message) -> bool:
         and canonical_service(e.get(ENTITY_ATTRIBUTE_VALUE))
         for e in message.get(ENTITIES, [])
     )
+
+
+def _drop_unknown_services(message: Message) -> None:
+    """An answer to "where?" keeps the service it answers for: a span tagged as a
+    service that names none we know ("lucas" in "san lucas toliman") is no service,
+    and would make the search ask for one again."""
+    entities = message.get(ENTITIES) or []
+    kept = [
+        e
+        for e in entities
+        if e.get(ENTITY_ATTRIBUTE_TYPE) != SERVICE_TYPE
+        or canonical_service(e.get(ENTITY_ATTRIBUTE_VALUE))
+    ]
+    if len(kept) < len(entities):
+        message.set(ENTITIES, kept, add_to_output=True)
 
 
 def _entity(name: str, value: str) -> dict[str, Any]:

@@ -13,7 +13,7 @@ from amparo import language
 from amparo.cues import CATEGORIES, lexicon, requests_person
 from amparo.services import service_types
 from bot.components.disclosure import DISCLOSURE, DisclosureClassifier
-from bot.components.guard import InputGuard
+from bot.components.guard import LEANING, InputGuard
 from bot.components.language import LANGUAGE_GUESS, LanguageIdentification
 
 CONFIG = Path(__file__).resolve().parents[2] / "config.yml"
@@ -360,13 +360,24 @@ def test_a_cue_decides_the_category_of_a_disclosure(
     assert guarded(identification, text, read_as) == becomes
 
 
-def test_an_unsure_reading_that_names_a_service_is_a_search(identification):
+@pytest.mark.parametrize(
+    "leaning",
+    [
+        ("affirm", 0.35),
+        # A trained intent model's reading after a search: no disclosure it was
+        # sure enough of to lean to (nothing above 0.17).
+        ("disclose_trafficking", 0.171),
+    ],
+)
+def test_an_unsure_reading_that_names_a_service_is_a_search(identification, leaning):
     message = classified("y comida?", "nlu_fallback")
+    name, confidence = leaning
     message.set(
         INTENT_RANKING_KEY,
         [
             {"name": "nlu_fallback", "confidence": 0.4},
-            {"name": "affirm", "confidence": 0.35},
+            {"name": name, "confidence": confidence},
+            {"name": "thank", "confidence": 0.141},
         ],
     )
     InputGuard({}).process(identification.process([message]))
@@ -374,6 +385,32 @@ def test_an_unsure_reading_that_names_a_service_is_a_search(identification):
     assert [(e["entity"], e["value"]) for e in message.get("entities")] == [
         ("service_type", "food")
     ]
+
+
+def test_leaning_is_as_sure_as_the_fallback_classifier_asks():
+    pipeline = yaml.safe_load(CONFIG.read_text())["pipeline"]
+    fallback = next(c for c in pipeline if c["name"] == "FallbackClassifier")
+    assert fallback["threshold"] == LEANING
+
+
+def test_an_answer_to_where_keeps_only_the_services_we_know(identification):
+    # "lucas" of "san lucas toliman" tagged as a service would ask for one again.
+    message = classified("san lucas toliman", "inform_place")
+    tags = [("place", "san"), ("service_type", "lucas"), ("place", "toliman")]
+    message.set(ENTITIES, [{"entity": e, "value": v} for e, v in tags])
+    InputGuard({}).process(identification.process([message]))
+    assert message.get(INTENT)["name"] == "inform_place"
+    assert [(e["entity"], e["value"]) for e in message.get(ENTITIES)] == [
+        ("place", "san"),
+        ("place", "toliman"),
+    ]
+    # A service it names is kept: "estoy en tapachula y busco albergue" answers both.
+    message = classified("estoy en tapachula y busco albergue", "inform_place")
+    tags = [("place", "tapachula"), ("service_type", "albergue")]
+    message.set(ENTITIES, [{"entity": e, "value": v} for e, v in tags])
+    InputGuard({}).process(identification.process([message]))
+    assert message.get(INTENT)["name"] == "inform_place"
+    assert [e["entity"] for e in message.get(ENTITIES)] == ["place", "service_type"]
 
 
 def test_an_unsure_reading_leaning_to_a_disclosure_is_not_a_search(identification):
