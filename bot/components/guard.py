@@ -180,7 +180,7 @@ class InputGuard(ConfiguredComponent):
                 # noise, even a disclosure; the reply says which languages we speak.
                 # A reading of danger stands: the numbers help in any language.
                 _override_intent(message, UNSUPPORTED_LANGUAGE)
-            if message.get(INTENT, {}).get(INTENT_NAME_KEY) == INFORM_PLACE:
+            if (message.get(INTENT) or {}).get(INTENT_NAME_KEY) == INFORM_PLACE:
                 _drop_unknown_services(message)
         return messages
 

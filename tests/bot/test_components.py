@@ -577,3 +577,9 @@ def test_the_guard_reads_its_word_lists_with_the_model_not_on_a_message():
     InputGuard({})
     for loader in (lexicon, language._profiles, service_types):
         assert loader.cache_info().currsize == 1, loader
+
+
+def test_a_message_no_model_read_passes_the_guard(identification):
+    message = Message(data={TEXT: "san lucas toliman", INTENT: None})
+    InputGuard({}).process(identification.process([message]))
+    assert message.get(INTENT) is None
