@@ -158,3 +158,49 @@ def test_with_the_database_away_the_turn_fails_instead_of_starting_afresh(
             store.save(DialogueStateTracker.from_events("p-1", said, DOMAIN.slots))
         )
     assert store._fallback_tracker_store is None  # nothing kept in memory
+
+
+def test_the_event_loop_goes_on_while_the_database_is_busy(tmp_path, monkeypatch):
+    """Another process holds SQLite's write lock: the turn's save waits for it (busy
+    timeout) in a worker thread, and other people's turns on the event loop go on
+    meanwhile; here the loop lets the other process go half a second in."""
+    import sqlite3
+    import threading
+
+    path = tmp_path / "tracker.db"
+    monkeypatch.setenv("AMPARO_TRACKER_DB", f"sqlite:///{path}")
+    settings.cache_clear()
+    store = AmparoTrackerStore(DOMAIN)
+    said = [ActionExecuted("action_listen"), UserUttered("hola")]
+    tracker = DialogueStateTracker.from_events("p-1", said, DOMAIN.slots)
+    asyncio.run(store.save(tracker))  # the table exists
+    locked, release = threading.Event(), threading.Event()
+
+    def other_process() -> None:
+        connection = sqlite3.connect(path, isolation_level=None)
+        connection.execute("BEGIN IMMEDIATE")
+        locked.set()
+        release.wait(2)  # let go by itself if the loop never does
+        connection.execute("ROLLBACK")
+        connection.close()
+
+    holder = threading.Thread(target=other_process)
+    holder.start()
+    locked.wait(5)
+
+    async def ticks_while_saving() -> int:
+        ticks = 0
+        tracker.update(UserUttered("sigo aqui"))
+        saving = asyncio.ensure_future(store.save(tracker))
+        while not saving.done():
+            await asyncio.sleep(0.01)
+            ticks += 1
+            if ticks == 50:
+                release.set()
+        await saving
+        return ticks
+
+    ticks = asyncio.run(ticks_while_saving())
+    holder.join()
+    assert ticks >= 50  # the loop held by the save would count one or two
+    assert len(asyncio.run(store.retrieve("p-1")).events) == 3
