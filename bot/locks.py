@@ -1,7 +1,10 @@
 """Rasa's lock store on Redis, awaited instead of blocking the event loop.
 
 deploy/endpoints.yml: ``lock_store: {type: bot.locks.RedisLockStore, url: ..., port:
-..., db: ..., key_prefix: ...}`` (the keys of Rasa's own ``type: redis``).
+..., db: ..., key_prefix: ...}`` (the settings of Rasa's own ``type: redis``). Redis 5
+or later (a script that reads the clock and then writes). Its keys are not Rasa's
+(``<prefix>:tickets:<conversation id>``): a process still on Rasa's store would not
+read them, so stop every Rasa process to switch.
 
 With several Rasa processes, one conversation's messages are handled one after the
 other through a lock in Redis, taken around every turn (Rasa's, and the channels' turn
@@ -19,7 +22,9 @@ taken, each expiring after its lifetime (``TICKET_LOCK_LIFETIME``, so a killed
 process's lock ends), a waiter asking again every ``wait_time_in_seconds``, and
 ``LockError`` when a waiter's own ticket expired or Redis cannot be reached. Expiry is
 read from Redis's clock, the same for every process. A ticket is a random token: one
-that outlived its lifetime cannot give back a later turn's ticket.
+that outlived its lifetime cannot give back a later turn's ticket. Giving a ticket
+back is shielded from cancellation (a web client that hangs up cancels its request's
+task): cut short, it would keep the person's next turns waiting for its lifetime.
 """
 
 from __future__ import annotations
@@ -31,12 +36,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from rasa.core.lock_store import (
-    DEFAULT_REDIS_LOCK_STORE_KEY_PREFIX,
-    LOCK_LIFETIME,
-    LockError,
-    LockStore,
-)
+from rasa.core.lock_store import LOCK_LIFETIME, LockError, LockStore
 from rasa.utils.endpoints import EndpointConfig
 
 logger = logging.getLogger(__name__)
@@ -85,6 +85,8 @@ end
 return 0
 """
 SERVED, WAITING, EXPIRED = 1, 0, -1
+# Not Rasa's "lock:": its store keeps another format under that name.
+TICKETS = "tickets:"
 
 
 class RedisLockStore(LockStore):
@@ -110,14 +112,9 @@ class RedisLockStore(LockStore):
         prefix = str(settings.get("key_prefix") or "")
         if prefix and not prefix.isalnum():
             raise ValueError(f"lock_store key_prefix {prefix!r} is not alphanumeric")
-        # Rasa's key names: "<prefix>:lock:<conversation id>".
-        self.key_prefix = (
-            f"{prefix}:{DEFAULT_REDIS_LOCK_STORE_KEY_PREFIX}"
-            if prefix
-            else DEFAULT_REDIS_LOCK_STORE_KEY_PREFIX
-        )
+        self.key_prefix = f"{prefix}:{TICKETS}" if prefix else TICKETS
         self._take = self._redis.register_script(_TAKE)
-        self._give_back = self._redis.register_script(_GIVE_BACK)
+        self._give_back_script = self._redis.register_script(_GIVE_BACK)
         super().__init__()
 
     @asynccontextmanager
@@ -132,6 +129,12 @@ class RedisLockStore(LockStore):
         key, token = self.key_prefix + conversation_id, secrets.token_hex(8)
         try:
             state = await self._run(self._take, key, token, int(lock_lifetime * 1000))
+        except LockError:
+            raise  # Redis out of reach: nothing taken, or a ticket that will expire
+        except BaseException:
+            await self._give_back(key, token, quietly=True)  # cancelled: maybe taken
+            raise
+        try:
             while state == WAITING:
                 await asyncio.sleep(wait_time_in_seconds)
                 state = await self._run(self._take, key, token, 0)
@@ -140,8 +143,21 @@ class RedisLockStore(LockStore):
                     f"Could not acquire lock for conversation_id '{conversation_id}'."
                 )
             yield
-        finally:
-            await self._run(self._give_back, key, token)
+        except BaseException:
+            await self._give_back(key, token, quietly=True)
+            raise
+        await self._give_back(key, token)
+
+    async def _give_back(self, key: str, token: str, quietly: bool = False) -> None:
+        """Gives the ticket back, even if the task is cancelled meanwhile; quietly:
+        an error already on its way out is the one to tell (a ticket not given back
+        expires by itself)."""
+        try:
+            await asyncio.shield(self._run(self._give_back_script, key, token))
+        except LockError:
+            if not quietly:
+                raise
+            logger.warning("a conversation's lock ticket was not given back")
 
     async def _run(self, script: Any, key: str, token: str, lifetime: int = 0) -> int:
         from redis.exceptions import RedisError

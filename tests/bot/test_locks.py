@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import uuid
 
@@ -50,7 +51,22 @@ def keys(redis_client) -> list[bytes]:
     return list(client.scan_iter(f"{prefix}*"))
 
 
-def test_the_deployed_lock_store_is_this_one_with_rasas_key_names(redis_client):
+def queued(redis_client, conversation: str) -> int:
+    """How many tickets the conversation's lock holds."""
+    client, prefix = redis_client
+    stored = client.get(f"{prefix}:tickets:{conversation}")
+    return len(json.loads(stored)) if stored else 0
+
+
+async def until(condition, seconds: float = 5) -> None:
+    deadline = asyncio.get_running_loop().time() + seconds
+    while not condition():
+        assert asyncio.get_running_loop().time() < deadline, "waited in vain"
+        await asyncio.sleep(0.005)
+
+
+def test_the_deployed_lock_store_is_this_one_under_keys_of_its_own(redis_client):
+    """Not Rasa's "lock:" keys: Rasa's store keeps another format there."""
     _, prefix = redis_client
     store = store_for(redis_client)
 
@@ -58,7 +74,7 @@ def test_the_deployed_lock_store_is_this_one_with_rasas_key_names(redis_client):
         async with store.lock("person-1"):
             return keys(redis_client)
 
-    assert asyncio.run(held()) == [f"{prefix}:lock:person-1".encode()]
+    assert asyncio.run(held()) == [f"{prefix}:tickets:person-1".encode()]
     assert keys(redis_client) == []  # nothing left once nobody holds or waits
 
 
@@ -73,10 +89,10 @@ def test_one_conversation_is_served_in_the_order_its_tickets_were_taken(redis_cl
             log.append(f"{name} out")
 
     async def main() -> None:
-        first = asyncio.create_task(turn("a", 0.2))
-        await asyncio.sleep(0.05)
+        first = asyncio.create_task(turn("a", 0.3))
+        await until(lambda: "a in" in log)
         second = asyncio.create_task(turn("b", 0.0))
-        await asyncio.sleep(0.05)
+        await until(lambda: queued(redis_client, "person-1") == 2)
         third = asyncio.create_task(turn("c", 0.0))
         await asyncio.gather(first, second, third)
 
@@ -111,9 +127,9 @@ def test_a_lock_its_holder_never_gave_back_ends_with_its_lifetime(redis_client):
 
     async def main() -> None:
         stuck = asyncio.create_task(turn("stuck", 0.6, lifetime=0.2))
-        await asyncio.sleep(0.05)
-        second = asyncio.create_task(turn("b", 0.6, lifetime=5))
-        await asyncio.sleep(0.05)
+        await until(lambda: "stuck in" in log)
+        second = asyncio.create_task(turn("b", 1.0, lifetime=5))
+        await until(lambda: queued(redis_client, "person-1") == 2)
         third = asyncio.create_task(turn("c", 0.0, lifetime=5))
         await asyncio.gather(stuck, second, third)
 
@@ -147,6 +163,35 @@ def test_a_lock_is_given_back_when_the_turn_fails(redis_client):
 
     asyncio.run(main())
     assert keys(redis_client) == []
+
+
+def test_a_turn_cancelled_twice_still_gives_its_ticket_back(redis_client):
+    """A web client hangs up (Sanic cancels the request's task) and the server stops
+    (cancelled again, while the ticket is being given back, on a connection that
+    dropped during the turn): the next turn does not wait for the ticket's
+    lifetime."""
+    store = store_for(redis_client)
+
+    async def main() -> None:
+        entered = asyncio.Event()
+
+        async def turn() -> None:
+            async with store.lock("person-1"):
+                # Redis restarted, or an idle timeout: giving back connects first.
+                await store._redis.connection_pool.disconnect()
+                entered.set()
+                await asyncio.sleep(10)
+
+        task = asyncio.create_task(turn())
+        await entered.wait()
+        task.cancel()
+        await asyncio.sleep(0)  # the turn starts giving its ticket back
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        await until(lambda: queued(redis_client, "person-1") == 0, seconds=2)
+
+    asyncio.run(main())
 
 
 def test_no_redis_is_a_lock_error(redis_client):

@@ -180,7 +180,7 @@ def test_the_event_loop_goes_on_while_the_database_is_busy(tmp_path, monkeypatch
         connection = sqlite3.connect(path, isolation_level=None)
         connection.execute("BEGIN IMMEDIATE")
         locked.set()
-        release.wait(2)  # let go by itself if the loop never does
+        release.wait(4)  # by itself if the loop never does (SQLite waits 5 s)
         connection.execute("ROLLBACK")
         connection.close()
 
@@ -191,16 +191,18 @@ def test_the_event_loop_goes_on_while_the_database_is_busy(tmp_path, monkeypatch
     async def ticks_while_saving() -> int:
         ticks = 0
         tracker.update(UserUttered("sigo aqui"))
+        loop = asyncio.get_running_loop()
+        release_at = loop.time() + 0.5
         saving = asyncio.ensure_future(store.save(tracker))
         while not saving.done():
             await asyncio.sleep(0.01)
             ticks += 1
-            if ticks == 50:
+            if loop.time() >= release_at:
                 release.set()
         await saving
         return ticks
 
     ticks = asyncio.run(ticks_while_saving())
     holder.join()
-    assert ticks >= 50  # the loop held by the save would count one or two
+    assert ticks >= 10  # about 50; the loop held by the save would count one or two
     assert len(asyncio.run(store.retrieve("p-1")).events) == 3
