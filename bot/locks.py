@@ -84,7 +84,7 @@ end
 {_SAVE}
 return 0
 """
-SERVED, WAITING, EXPIRED = 1, 0, -1
+WAITING, EXPIRED = 0, -1  # and 1: served
 # Not Rasa's "lock:": its store keeps another format under that name.
 TICKETS = "tickets:"
 
